@@ -1,0 +1,167 @@
+"""The ``livegate`` command. Bad input exits with status 2 and a message naming the culprit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import ssl
+import sys
+from collections.abc import Callable, Sequence
+
+from livegate import __version__
+from livegate.errors import ConfigError
+
+__all__ = ["main"]
+
+log = logging.getLogger("livegate")
+
+
+def _positive(kind: type[float] | type[int]) -> Callable[[str], float | int]:
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"must not be negative, got {text!r}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="livegate", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"livegate {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    emulator = commands.add_parser(
+        "emulator",
+        help="run the Gemini Live emulator (a test double of Google's service, not a model)",
+        description=(
+            "Serve a protocol-faithful emulator of Gemini Live (BidiGenerateContent) for Google AI Studio "
+            "and Vertex AI paths. It answers with a deterministic script: it repeats the user's words "
+            "(\"You said: ...\"), calls a declared function whose name the user says, and speaks with a "
+            "synthetic voice whose audio it can also hear back. Also serves POST /token (OAuth for "
+            "service accounts and user credentials), POST /v1alpha/auth_tokens (ephemeral tokens) and "
+            "GET /emulator/sessions (per-session counters)."
+        ),
+    )
+    emulator.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    emulator.add_argument("--port", type=_positive(int), default=4001, help="plain ws:// and http:// port (default: 4001)")
+    emulator.add_argument("--tls-port", type=_positive(int), help="also serve wss:// and https:// on this port")
+    emulator.add_argument("--certfile", help="TLS certificate chain (PEM) for --tls-port")
+    emulator.add_argument("--keyfile", help="TLS private key (PEM) for --tls-port")
+    emulator.add_argument(
+        "--api-key",
+        help="the key AI Studio clients must present (x-goog-api-key or ?key=); without it any non-empty key is accepted",
+    )
+    emulator.add_argument(
+        "--connection-lifetime",
+        type=_positive(float),
+        metavar="SECONDS",
+        help="close each connection after this long with 1011, sending goAway first (real service: about 600)",
+    )
+    emulator.add_argument(
+        "--go-away-lead",
+        type=_positive(float),
+        default=60.0,
+        metavar="SECONDS",
+        help="send goAway this long before the connection lifetime ends (default 60, at most half the lifetime)",
+    )
+    emulator.add_argument(
+        "--session-limit",
+        type=_positive(float),
+        default=900.0,
+        metavar="SECONDS",
+        help="end sessions without context window compression after this long (default 900: 15 minutes of audio)",
+    )
+    emulator.add_argument(
+        "--latency-ms", type=_positive(float), default=0.0, help="delay before the first frame of every reply (default 0)"
+    )
+    emulator.add_argument(
+        "--audio-pace",
+        type=_positive(float),
+        default=0.0,
+        help="send reply audio at this multiple of real time; 0 sends it as fast as it is made (default 0)",
+    )
+    emulator.add_argument(
+        "--no-playback-delay",
+        action="store_true",
+        help="send turnComplete at once instead of after the reply audio would have played",
+    )
+    emulator.add_argument(
+        "--scenario",
+        default="echo",
+        help="a named script (echo, flaky) or a YAML/JSON file with 'turns' and 'faults' (see the README)",
+    )
+    emulator.add_argument("--lenient", action="store_true", help="ignore unknown fields instead of closing with 1007")
+    emulator.add_argument(
+        "--any-model", action="store_true", help="serve any model name instead of the catalogue of real Live models"
+    )
+    emulator.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    commands = {"emulator": _run_emulator}
+    try:
+        return asyncio.run(commands[args.command](args))
+    except ConfigError as exc:
+        print(f"livegate: {exc}", file=sys.stderr)
+        return ConfigError.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _run_emulator(args: argparse.Namespace) -> int:
+    from livegate.emulator.script import load_scenario
+    from livegate.emulator.server import EmulatorServer
+    from livegate.emulator.state import EmulatorConfig
+
+    context = None
+    if args.tls_port is not None:
+        if not args.certfile or not args.keyfile:
+            raise ConfigError("--tls-port needs --certfile and --keyfile")
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(args.certfile, args.keyfile)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"--certfile/--keyfile: cannot load the certificate: {exc}") from None
+    config = EmulatorConfig(
+        api_key=args.api_key,
+        strict=not args.lenient,
+        connection_lifetime_s=args.connection_lifetime,
+        go_away_lead_s=args.go_away_lead,
+        session_limit_s=args.session_limit,
+        latency_ms=args.latency_ms,
+        audio_pace=args.audio_pace,
+        turn_complete_after_playback=not args.no_playback_delay,
+        scenario=load_scenario(args.scenario),
+        accept_any_model=args.any_model,
+    )
+    server = EmulatorServer(config, host=args.host, port=args.port, tls_port=args.tls_port, ssl_context=context)
+    try:
+        await server.start()
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    log.info("Gemini Live emulator (a test double, not a model) on %s", server.url)
+    if context is not None:
+        log.info("TLS on %s", server.tls_url)
+    log.info(
+        "AI Studio: %s/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent", server.url
+    )
+    log.info("Vertex AI: %s/ws/google.cloud.aiplatform.v1.LlmBidiService/BidiGenerateContent", server.url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop()
+    return 0
