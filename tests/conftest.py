@@ -35,7 +35,7 @@ def _clean_google_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @dataclass(frozen=True)
-class TestCA:
+class CertificateAuthority:
     ca_file: Path
     cert_file: Path
     key_file: Path
@@ -54,7 +54,7 @@ def _name(common: str) -> x509.Name:
 
 
 @pytest.fixture(scope="session")
-def test_ca(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCA]:
+def test_ca(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CertificateAuthority]:
     """A CA and a certificate for 127.0.0.1 and localhost, made fresh for the test run."""
     folder = tmp_path_factory.mktemp("ca")
     now = datetime.datetime.now(datetime.UTC)
@@ -95,4 +95,4 @@ def test_ca(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCA]:
     key_file.write_bytes(
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
-    yield TestCA(ca_file, cert_file, key_file)
+    yield CertificateAuthority(ca_file, cert_file, key_file)

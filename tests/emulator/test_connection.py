@@ -547,8 +547,8 @@ def test_context_update_replaces_instructions_and_tools() -> None:
 def test_faults_close_drop_delay_and_slow_pongs_at_chosen_moments() -> None:
     scenario = Scenario(
         faults=(
-            Fault(on="setup", action="slow_pong", ms=25000),
-            Fault(on="turn", at=2, action="close", code=1011, reason="Internal error encountered."),
+            Fault(when="setup", action="slow_pong", ms=25000),
+            Fault(when="turn", at=2, action="close", code=1011, reason="Internal error encountered."),
         )
     )
     driver = Driver(fast(scenario=scenario))
@@ -556,10 +556,10 @@ def test_faults_close_drop_delay_and_slow_pongs_at_chosen_moments() -> None:
     driver.send({"realtimeInput": {"text": "one"}})
     driver.settle()
     assert driver.send({"realtimeInput": {"text": "two"}}) == [Close(1011, "Internal error encountered.")]
-    dropper = Driver(fast(scenario=Scenario(faults=(Fault(on="seconds", at=5, action="drop"),))))
+    dropper = Driver(fast(scenario=Scenario(faults=(Fault(when="seconds", at=5, action="drop"),))))
     dropper.setup()
     assert dropper.advance(5) == [Drop()]
-    slow = Driver(fast(scenario=Scenario(faults=(Fault(on="reply", at=1, action="delay", ms=500),))))
+    slow = Driver(fast(scenario=Scenario(faults=(Fault(when="reply", at=1, action="delay", ms=500),))))
     slow.setup(generationConfig={"thinkingConfig": {"thinkingBudget": 0}})
     slow.send({"realtimeInput": {"text": "one"}})
     slow.settle()
@@ -571,7 +571,7 @@ def test_faults_close_drop_delay_and_slow_pongs_at_chosen_moments() -> None:
 def test_injected_go_away_closes_after_time_left() -> None:
     driver = Driver()
     driver.setup()
-    driver.connection.inject(Fault(on="seconds", action="go_away", time_left_s=2), driver.now)
+    driver.connection.inject(Fault(when="seconds", action="go_away", time_left_s=2), driver.now)
     assert driver.advance(0) == [{"goAway": {"timeLeft": "2s"}}]
     assert driver.advance(2) == [Close(1011, "Deadline expired before operation could complete.")]
 

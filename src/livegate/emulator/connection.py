@@ -155,7 +155,7 @@ class Connection:
             lead = min(self.config.go_away_lead_s, lifetime / 2)
             self._at(now + lifetime - lead, lambda t: self._go_away(lead, t))
         for index, fault in enumerate(self.config.scenario.faults):
-            if fault.on == "seconds":
+            if fault.when == "seconds":
                 self._at(now + fault.at, functools.partial(self._fire_once, index, fault))
 
     # ---- feeding -----------------------------------------------------------------------------
@@ -425,11 +425,11 @@ class Connection:
 
     # ---- faults ------------------------------------------------------------------------------
 
-    def _trigger(self, on: str, count: int, now: float) -> None:
+    def _trigger(self, when: str, count: int, now: float) -> None:
         for index, fault in enumerate(self.config.scenario.faults):
-            if fault.on != on:
+            if fault.when != when:
                 continue
-            hit = count >= fault.at if on == "setup" and fault.repeat else (
+            hit = count >= fault.at if when == "setup" and fault.repeat else (
                 count % int(fault.at) == 0 if fault.repeat else count == fault.at
             )
             if hit:

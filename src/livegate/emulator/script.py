@@ -56,14 +56,14 @@ class ScriptedTurn:
 
 @dataclass(frozen=True, slots=True)
 class Fault:
-    """At the ``at``-th ``on`` event of a session (or ``at`` seconds into a connection), do ``action``.
+    """At the ``at``-th ``when`` event of a session (or ``at`` seconds into a connection), do ``action``.
 
-    ``on``: setup (a connection's setupComplete), turn (a user turn begins its reply), reply (the first
+    ``when``: setup (a connection's setupComplete), turn (a user turn begins its reply), reply (the first
     frame of that reply went out), message (client messages), seconds (connection age). A fault fires
     once per session, or on every connection with ``repeat``.
     """
 
-    on: str
+    when: str
     action: str
     at: float = 1
     code: int = 1011
@@ -86,7 +86,7 @@ SCENARIOS: dict[str, Scenario] = {
     # Every third turn the upstream fails as the real service sometimes does (gemini-live.md §7).
     "flaky": Scenario(
         name="flaky",
-        faults=tuple(Fault(on="turn", at=n, action="close", repeat=False) for n in (3, 6, 9, 12)),
+        faults=tuple(Fault(when="turn", at=n, action="close", repeat=False) for n in (3, 6, 9, 12)),
     ),
 }
 
@@ -126,9 +126,9 @@ def scenario_from_dict(data: Any, source: str = "scenario") -> Scenario:
     faults = []
     for i, spec in enumerate(data.get("faults") or []):
         where = f"{source}: faults[{i}]"
-        if not isinstance(spec, dict) or spec.get("on") not in FAULT_TRIGGERS or spec.get("action") not in FAULT_ACTIONS:
+        if not isinstance(spec, dict) or spec.get("when") not in FAULT_TRIGGERS or spec.get("action") not in FAULT_ACTIONS:
             raise ConfigError(
-                f"{where}: needs on ({'|'.join(FAULT_TRIGGERS)}) and action ({'|'.join(FAULT_ACTIONS)})"
+                f"{where}: needs when ({'|'.join(FAULT_TRIGGERS)}) and action ({'|'.join(FAULT_ACTIONS)})"
             )
         try:
             faults.append(Fault(**spec))
