@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import ssl
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +53,7 @@ def _name(common: str) -> x509.Name:
 
 
 @pytest.fixture(scope="session")
-def test_ca(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CertificateAuthority]:
+def test_ca(tmp_path_factory: pytest.TempPathFactory) -> CertificateAuthority:
     """A CA and a certificate for 127.0.0.1 and localhost, made fresh for the test run."""
     folder = tmp_path_factory.mktemp("ca")
     now = datetime.datetime.now(datetime.UTC)
@@ -95,4 +94,4 @@ def test_ca(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CertificateAut
     key_file.write_bytes(
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
-    yield CertificateAuthority(ca_file, cert_file, key_file)
+    return CertificateAuthority(ca_file, cert_file, key_file)

@@ -41,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
         "emulator",
         help="run the Gemini Live emulator (a test double of Google's service, not a model)",
         description=(
-            "Serve a protocol-faithful emulator of Gemini Live (BidiGenerateContent) for Google AI Studio "
-            "and Vertex AI paths. It answers with a deterministic script: it repeats the user's words "
+            "Serve a protocol-faithful emulator of Gemini Live (BidiGenerateContent) on the Google AI Studio "
+            "and Vertex AI paths. It is a test double, not a model: it answers with a deterministic script: it repeats the user's words "
             "(\"You said: ...\"), calls a declared function whose name the user says, and speaks with a "
             "synthetic voice whose audio it can also hear back. Also serves POST /token (OAuth for "
             "service accounts and user credentials), POST /v1alpha/auth_tokens (ephemeral tokens) and "
@@ -101,7 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.add_argument(
         "--any-model", action="store_true", help="serve any model name instead of the catalogue of real Live models"
     )
-    emulator.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    emulator.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log verbosity (default: info)"
+    )
     return parser
 
 

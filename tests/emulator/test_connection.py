@@ -10,12 +10,10 @@ import pytest
 
 from livegate.emulator import voice
 from livegate.emulator.connection import Close, Drop, SetPongDelay
-from livegate.emulator.models import ToolOrder
+from livegate.emulator.models import Flavour, ToolOrder
 from livegate.emulator.routes import Credentials, Route
 from livegate.emulator.script import Call, Fault, Scenario, ScriptedTurn
 from livegate.emulator.state import EmulatorConfig, EmulatorState, EphemeralToken
-from livegate.emulator.models import Flavour
-
 from tests.emulator.driver import STUDIO_MODEL, T0, VERTEX, VERTEX_TEXT_MODEL, Driver, kinds
 
 WEATHER = {
@@ -158,7 +156,7 @@ def test_audio_turn_is_heard_transcribed_and_answered() -> None:
 def test_undecodable_audio_is_heard_as_its_duration() -> None:
     driver = Driver()
     driver.setup()
-    tone = b"".join(int(8000).to_bytes(2, "little", signed=True) + int(-8000).to_bytes(2, "little", signed=True) for _ in range(8000))
+    tone = b"".join((8000).to_bytes(2, "little", signed=True) + (-8000).to_bytes(2, "little", signed=True) for _ in range(8000))
     events = stream(driver, b"\0\0" * 4800 + tone + b"\0\0" * 16000) + driver.settle()
     assert driver.state.sessions["session-000001"].history[0].text == "(1.1 seconds of audio)"
     assert kinds(events)[-1] == "turnComplete"

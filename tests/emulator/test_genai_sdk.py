@@ -155,13 +155,15 @@ async def test_tool_call_round_trip(emulator: EmulatorServer, test_ca: Certifica
     assert emulator.session().counters.tool_responses == 1
 
 
-async def test_session_resumes_after_go_away(test_ca: CertificateAuthority) -> None:
+@pytest.mark.parametrize("backend", ["studio", "vertex"])
+async def test_session_resumes_after_go_away(test_ca: CertificateAuthority, tmp_path: Path, backend: str) -> None:
     config = EmulatorConfig(connection_lifetime_s=1.0, turn_complete_after_playback=False)
     async with EmulatorServer(config, ssl_context=test_ca.server_context()) as emulator:
-        client = studio(emulator, test_ca, key="any-key")
+        client = studio(emulator, test_ca, key="any-key") if backend == "studio" else vertex(emulator, test_ca, tmp_path)
+        model = STUDIO_MODEL if backend == "studio" else VERTEX_AUDIO_MODEL
         connect = {"response_modalities": ["AUDIO"], "output_audio_transcription": {}, "session_resumption": {}}
         handle = None
-        async with client.aio.live.connect(model=STUDIO_MODEL, config=connect) as session:
+        async with client.aio.live.connect(model=model, config=connect) as session:
             await session.send_realtime_input(text="my name is Ada")
             await one_turn(session)
             go_away = None
@@ -171,17 +173,19 @@ async def test_session_resumes_after_go_away(test_ca: CertificateAuthority) -> N
                         handle = message.session_resumption_update.new_handle
                     if message.go_away:
                         go_away = message.go_away
-            assert go_away is not None and go_away.time_left == "0.500s"
+            assert go_away is not None
+            assert go_away.time_left == "0.500s"
             assert closed.value.code == 1011
             assert closed.value.details == "Deadline expired before operation could complete."
         assert handle
         resumed = dict(connect, session_resumption={"handle": handle})
-        async with client.aio.live.connect(model=STUDIO_MODEL, config=resumed) as session:
+        async with client.aio.live.connect(model=model, config=resumed) as session:
             await session.send_realtime_input(text="what is my name")
             messages = await one_turn(session)
         assert transcript(messages) == "You said: what is my name"
         conversation = emulator.session()
-        assert conversation.counters.resumptions == 1 and conversation.counters.go_aways >= 1
+        assert conversation.counters.resumptions == 1
+        assert conversation.counters.go_aways >= 1
         assert [h.text for h in conversation.history][:2] == ["my name is Ada", "You said: my name is Ada"]
 
 

@@ -8,7 +8,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from livegate.emulator.connection import Close
-
 from tests.emulator.driver import Driver
 
 json_values = st.recursive(

@@ -7,7 +7,16 @@ from pathlib import Path
 import pytest
 
 from livegate.emulator.messages import FunctionDeclaration
-from livegate.emulator.script import Call, Fault, Plan, fill_arguments, load_scenario, plan_reply, scenario_from_dict, Scenario
+from livegate.emulator.script import (
+    Call,
+    Fault,
+    Plan,
+    Scenario,
+    fill_arguments,
+    load_scenario,
+    plan_reply,
+    scenario_from_dict,
+)
 from livegate.errors import ConfigError
 
 WEATHER = FunctionDeclaration("get_weather", "", {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}})

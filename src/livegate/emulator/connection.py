@@ -9,7 +9,6 @@ Event orders follow gemini-live.md §6; close codes and reasons §7.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import heapq
 import itertools
@@ -21,6 +20,7 @@ from enum import Enum
 from typing import Any
 
 from livegate.emulator import voice
+from livegate.emulator.listening import Listener, Utterance
 from livegate.emulator.messages import (
     ActivityEnd,
     ActivityStart,
@@ -29,7 +29,6 @@ from livegate.emulator.messages import (
     ClientContent,
     ClientMessage,
     ContextUpdate,
-    FunctionDeclaration,
     Setup,
     TextInput,
     ToolResponse,
@@ -38,20 +37,25 @@ from livegate.emulator.messages import (
     parse_setup,
 )
 from livegate.emulator.models import Flavour, ModelInfo, ToolOrder, resolve_model
+from livegate.emulator.render import render_audio, render_text
 from livegate.emulator.routes import Credentials, Route
 from livegate.emulator.script import Call, Fault, Plan, plan_reply
+from livegate.emulator.setups import any_model, apply_locks, replace_setup
 from livegate.emulator.state import EmulatorState, HistoryEntry, Session
-from livegate.emulator.vad import ActivityDetector, SpeechEnded, VadSettings
-from livegate.emulator.wire import INTERNAL_ERROR, INVALID_ARGUMENT, POLICY_VIOLATION, b64encode, encode_frame
+from livegate.emulator.tokens import (
+    AUDIO_OUT_TOKENS_PER_S,
+    count_tokens,
+    prompt_tokens,
+    target_tokens,
+    text_tokens,
+    usage_metadata,
+)
+from livegate.emulator.vad import VadSettings
+from livegate.emulator.wire import INTERNAL_ERROR, INVALID_ARGUMENT, POLICY_VIOLATION, encode_frame
 from livegate.errors import GeminiClientError, close_reason
 
 __all__ = ["Action", "Close", "Connection", "Drop", "SendFrame", "SetPongDelay"]
 
-OUTPUT_RATE = 24000  # gemini-live.md §8: replies are PCM16 at 24 kHz
-OUTPUT_MIME = "audio/pcm;rate=24000"
-AUDIO_IN_TOKENS_PER_S = 32
-AUDIO_OUT_TOKENS_PER_S = 25
-IMAGE_TOKENS = 258
 DEADLINE_REASON = "Deadline expired before operation could complete."
 
 
@@ -112,10 +116,6 @@ class PendingCall:
     scheduling: str = "SCHEDULING_UNSPECIFIED"
 
 
-def text_tokens(text: str) -> int:
-    return math.ceil(len(text) / 4)
-
-
 def duration(seconds: float) -> str:
     """A google.protobuf.Duration in proto3 JSON."""
     return f"{seconds:.0f}s" if float(seconds).is_integer() else f"{seconds:.3f}s"
@@ -140,12 +140,7 @@ class Connection:
         self._idle_work: deque[Callable[[float], None]] = deque()
         self._pending_calls: dict[str, PendingCall] = {}
         self._groups = itertools.count(1)
-        self._vad: ActivityDetector | None = None
-        self._vad_settings: VadSettings | None = None
-        self._audio = bytearray()
-        self._audio_base = 0  # stream sample index of self._audio[0]
-        self._speech_start = 0
-        self._activity_open = False
+        self._listener: Listener | None = None
         self._images = 0
         self._token = None if credentials.ephemeral is None else state.ephemeral_tokens.get(credentials.ephemeral)
         if self.config.pong_delay_ms:
@@ -284,8 +279,8 @@ class Connection:
                         INVALID_ARGUMENT,
                         "Explicit activity control is not supported when automatic activity detection is enabled.",
                     )
-                self._activity_open = True
-                self._audio.clear()
+                assert self._listener is not None
+                self._listener.activity_start()
                 self._barge_in(now)
             case ActivityEnd():
                 if not session.setup.vad_disabled:
@@ -293,16 +288,12 @@ class Connection:
                         INVALID_ARGUMENT,
                         "Explicit activity control is not supported when automatic activity detection is enabled.",
                     )
-                if self._activity_open:
-                    self._activity_open = False
-                    self._heard(bytes(self._audio), self._audio_rate, now)
-                    self._audio.clear()
+                assert self._listener is not None
+                self._heard(self._listener.activity_end(), now)
             case AudioStreamEnd():
                 # Flushes buffered audio: speech in progress ends here (gemini-live.md §4.5).
-                if self._vad is not None and self._vad.speaking:
-                    end = self._audio_base + len(self._audio) // 2
-                    self._speech_ended(SpeechEnded(end), now)
-                    self._vad.reset()
+                assert self._listener is not None
+                self._heard(self._listener.stream_end(), now)
             case ToolResponse():
                 self._tool_response(message, now)
             case ContextUpdate():
@@ -312,16 +303,16 @@ class Connection:
                     changes["system_instruction"] = message.system_instruction
                 if message.functions is not None:
                     changes["functions"] = message.functions
-                session.setup = _replace_setup(session.setup, **changes)
+                session.setup = replace_setup(session.setup, **changes)
 
     # ---- setup -------------------------------------------------------------------------------
 
     def _setup(self, setup: Setup, now: float) -> None:
         self._authenticate(now)
         if self._token is not None and self._token.locked_setup is not None:
-            setup = parse_setup(_apply_locks(setup.raw, self._token.locked_setup, self._token.field_mask))
+            setup = parse_setup(apply_locks(setup.raw, self._token.locked_setup, self._token.field_mask))
         if self.config.accept_any_model:
-            model = _any_model(setup.model)
+            model = any_model(setup.model)
         else:
             model = resolve_model(setup.model, self.route.flavour, self.route.api_version, self.config.catalogue).info
         modalities = setup.modalities or ("AUDIO",)
@@ -340,7 +331,7 @@ class Connection:
             session.message_index += 1
         self.phase = Phase.OPEN
         studio = self.route.flavour is Flavour.AI_STUDIO
-        self._vad_settings = VadSettings.from_setup(
+        vad = VadSettings.from_setup(
             setup.start_sensitivity,
             setup.end_sensitivity,
             setup.prefix_padding_ms,
@@ -348,7 +339,7 @@ class Connection:
             default_start="START_SENSITIVITY_HIGH" if studio else "START_SENSITIVITY_LOW",
             default_end="END_SENSITIVITY_HIGH" if studio else self.config.vertex_end_sensitivity,
         )
-        self._vad = None
+        self._listener = Listener(vad, manual=setup.vad_disabled)
         self._send({"setupComplete": {}}, now + self._latency())
         if setup.resumption and self.config.resumption_update_on_setup:
             self._resumption_update(now)
@@ -458,58 +449,27 @@ class Connection:
 
     # ---- user input --------------------------------------------------------------------------
 
-    @property
-    def _audio_rate(self) -> int:
-        return self._vad.rate if self._vad is not None else self._manual_rate
-
-    _manual_rate = 16000
-
     def _audio_in(self, chunk: AudioChunk, now: float) -> None:
         session = self.session
         assert session is not None
-        assert self._vad_settings is not None
+        assert self._listener is not None
         counters = session.counters
         counters.audio_messages += 1
         counters.audio_bytes += len(chunk.data)
         counters.audio_bytes_by_rate[chunk.rate] = counters.audio_bytes_by_rate.get(chunk.rate, 0) + len(chunk.data)
         if self.config.record_audio:
             session.audio.setdefault(chunk.rate, bytearray()).extend(chunk.data)
-        if session.setup.vad_disabled:
-            self._manual_rate = chunk.rate
-            if self._activity_open:
-                self._audio.extend(chunk.data)
-            return
-        if self._vad is None or self._vad.rate != chunk.rate:
-            self._vad = ActivityDetector(self._vad_settings, chunk.rate)
-            self._audio.clear()
-            self._audio_base = 0
-        self._audio.extend(chunk.data)
-        for event in self._vad.feed(chunk.data):
-            if isinstance(event, SpeechEnded):
-                self._speech_ended(event, now)
+        for event in self._listener.audio(chunk.data, chunk.rate):
+            if isinstance(event, Utterance):
+                self._heard(event, now)
             else:
-                self._speech_start = event.sample
                 self._barge_in(now)
-        if not self._vad.speaking:
-            keep = self._vad.rate * 2  # a second of pre-roll, in bytes
-            if len(self._audio) > 2 * keep:
-                drop = len(self._audio) - keep
-                del self._audio[:drop]
-                self._audio_base += drop // 2
 
-    def _speech_ended(self, event: SpeechEnded, now: float) -> None:
-        assert self._vad is not None
-        rate = self._vad.rate
-        lead = rate // 10  # hear from a little before the committed start
-        start = max(0, (self._speech_start - lead - self._audio_base) * 2)
-        end = max(start, (event.sample - self._audio_base) * 2)
-        self._heard(bytes(self._audio[start:end]), rate, now)
-
-    def _heard(self, pcm: bytes, rate: int, now: float) -> None:
-        if not pcm:
+    def _heard(self, utterance: Utterance | None, now: float) -> None:
+        if utterance is None or not utterance.pcm:
             return
-        seconds = len(pcm) / 2 / rate
-        text = voice.hear(pcm, rate) or f"({seconds:.1f} seconds of audio)"
+        seconds = len(utterance.pcm) / 2 / utterance.rate
+        text = voice.hear(utterance.pcm, utterance.rate) or f"({seconds:.1f} seconds of audio)"
         self._user_turn(HistoryEntry("user", text, audio_seconds=seconds), now, transcribe=True)
 
     def _client_content(self, message: ClientContent, now: float) -> None:
@@ -524,7 +484,7 @@ class Connection:
         last_user = ""
         for turn in message.turns:
             entry = HistoryEntry(turn.role, turn.text, images=turn.images)
-            self._count_tokens(entry)
+            count_tokens(entry)
             session.history.append(entry)
             if turn.role == "user":
                 last_user = turn.text
@@ -536,7 +496,7 @@ class Connection:
         session = self.session
         assert session is not None
         entry.video_frames, self._images = self._images, 0
-        self._count_tokens(entry)
+        count_tokens(entry)
         session.history.append(entry)
         session.counters.user_turns += 1
         transcribe = transcribe and session.setup.input_transcription
@@ -567,47 +527,23 @@ class Connection:
         if self.reply is not None and session.setup.activity_handling != "NO_INTERRUPTION":
             self._interrupt(now)
 
-    def _count_tokens(self, entry: HistoryEntry) -> None:
-        tokens: dict[str, int] = {}
-        if entry.audio_seconds:
-            rate = AUDIO_IN_TOKENS_PER_S if entry.role == "user" else AUDIO_OUT_TOKENS_PER_S
-            tokens["AUDIO"] = math.ceil(entry.audio_seconds * rate)
-        elif entry.text:
-            tokens["TEXT"] = text_tokens(entry.text)
-        if entry.images:
-            tokens["IMAGE"] = IMAGE_TOKENS * entry.images
-        if entry.video_frames:
-            tokens["VIDEO"] = IMAGE_TOKENS * entry.video_frames
-        entry.tokens = tokens
-
     # ---- replies -----------------------------------------------------------------------------
-
-    def _prompt_tokens(self) -> dict[str, int]:
-        session = self.session
-        assert session is not None
-        totals = {"TEXT": text_tokens(session.setup.system_instruction)}
-        for decl in session.setup.functions:
-            totals["TEXT"] += text_tokens(decl.name + decl.description) + 8
-        for entry in session.history:
-            for modality, count in entry.tokens.items():
-                totals[modality] = totals.get(modality, 0) + count
-        return totals
 
     def _compress_or_fail(self) -> dict[str, int]:
         session = self.session
         assert session is not None
-        prompt = self._prompt_tokens()
+        prompt = prompt_tokens(session.setup, session.history)
         total = sum(prompt.values())
         window = session.model.context_tokens
         if session.setup.compression:
             trigger = session.setup.compression_trigger_tokens or int(window * 0.8)
-            target = _target_tokens(session.setup.raw, trigger)
+            target = target_tokens(session.setup.raw, trigger)
             if total > trigger:
                 session.counters.compressions += 1
                 while session.history and total > target:
                     dropped = session.history.pop(0)
                     total -= sum(dropped.tokens.values())
-                prompt = self._prompt_tokens()
+                prompt = prompt_tokens(session.setup, session.history)
         elif total > window:
             raise GeminiClientError(
                 INVALID_ARGUMENT,
@@ -686,38 +622,24 @@ class Connection:
         session = self.session
         assert session is not None
         reply.text += text
+        seconds = 0.0
         if session.setup.modalities == ("TEXT",):
-            words = text.split(" ")
-            for i in range(0, len(words), 3):
-                piece = " ".join(words[i : i + 3]) + (" " if i + 3 < len(words) else "")
-                part = {"modelTurn": {"role": "model", "parts": [{"text": piece}]}}
-                at = self._send_reply_frame(reply, {"serverContent": part}, at, piece)
-            return at
-        pcm = voice.speak(text, OUTPUT_RATE)
-        chunk = OUTPUT_RATE * 2 * self.config.audio_chunk_ms // 1000
-        seconds_per_char = voice.SYMBOL_SECONDS
-        starts = _word_starts(text)
-        next_word = 0
+            frames = render_text(text)
+        else:
+            config = self.config
+            frames, seconds = render_audio(
+                text,
+                chunk_ms=config.audio_chunk_ms,
+                pace=config.audio_pace,
+                transcription=session.setup.output_transcription,
+                bundled=config.transcription_bundled,
+            )
         first = at
-        for index, offset in enumerate(range(0, len(pcm), chunk)):
-            chunk_end_s = (offset + chunk) / 2 / OUTPUT_RATE
-            fragment = ""
-            while next_word < len(starts) and starts[next_word][0] * seconds_per_char < chunk_end_s:
-                fragment += starts[next_word][1]
-                next_word += 1
-            when = first + (index * self.config.audio_chunk_ms / 1000 / self.config.audio_pace if self.config.audio_pace else 0)
-            audio = {"inlineData": {"mimeType": OUTPUT_MIME, "data": b64encode(pcm[offset : offset + chunk])}}
-            content: dict[str, Any] = {"modelTurn": {"role": "model", "parts": [audio]}}
-            if fragment and session.setup.output_transcription:
-                if self.config.transcription_bundled:
-                    content["outputTranscription"] = {"text": fragment}
-                else:
-                    at = self._send_reply_frame(reply, {"serverContent": {"outputTranscription": {"text": fragment}}}, when, fragment)
-                    fragment = ""
-            at = self._send_reply_frame(reply, {"serverContent": content}, when, fragment)
-        seconds = len(pcm) / 2 / OUTPUT_RATE
-        reply.audio_seconds += seconds
-        reply.playback_end = max(reply.playback_end, first) + seconds
+        for frame in frames:
+            at = self._send_reply_frame(reply, {"serverContent": frame.content}, first + frame.offset_s, frame.text)
+        if seconds:
+            reply.audio_seconds += seconds
+            reply.playback_end = max(reply.playback_end, first) + seconds
         return at
 
     def _finish(self, reply: Reply, at: float, *, generation_complete: bool = True) -> None:
@@ -755,7 +677,7 @@ class Connection:
         audio = session.setup.modalities != ("TEXT",)
         entry = HistoryEntry("model", text, audio_seconds=reply.audio_seconds if audio else 0.0)
         entry.function_calls = list(reply.calls)
-        self._count_tokens(entry)
+        count_tokens(entry)
         if reply.calls and not text:
             entry.tokens = {"TEXT": sum(text_tokens(str(c)) for c in reply.calls)}
         session.history.append(entry)
@@ -845,81 +767,7 @@ class Connection:
             self._idle_work.append(start)
 
 
-def usage_metadata(prompt: dict[str, int], response: dict[str, int], thoughts: int, flavour: Flavour) -> dict[str, Any]:
-    """``usageMetadata`` in the field names of the backend (gemini-live.md §5.3); zeros omitted."""
-    output = "responseToken" if flavour is Flavour.AI_STUDIO else "candidatesToken"
-    prompt_total, response_total = sum(prompt.values()), sum(response.values())
-    usage: dict[str, Any] = {
-        "promptTokenCount": prompt_total,
-        f"{output}Count": response_total,
-        "thoughtsTokenCount": thoughts,
-        "totalTokenCount": prompt_total + response_total + thoughts,
-        "promptTokensDetails": [{"modality": m, "tokenCount": n} for m, n in sorted(prompt.items()) if n],
-        f"{output}sDetails": [{"modality": m, "tokenCount": n} for m, n in sorted(response.items()) if n],
-    }
-    if flavour is Flavour.VERTEX:
-        usage["trafficType"] = "ON_DEMAND"
-    return {k: v for k, v in usage.items() if v}
-
-
-def _word_starts(text: str) -> list[tuple[int, str]]:
-    """(character offset, fragment) per word, each fragment with its leading space, as Gemini sends them."""
-    out: list[tuple[int, str]] = []
-    offset = 0
-    for i, word in enumerate(text.split(" ")):
-        out.append((offset, word if i == 0 else " " + word))
-        offset += len(word) + 1
-    return out
-
-
 def _only_call_named(pending: dict[str, PendingCall], name: str) -> str | None:
     # A response without an id (LiteLLM strips it on Vertex) matches the one open call of that name.
     matches = [i for i, p in pending.items() if p.name == name and p.result is None]
     return matches[0] if len(matches) == 1 else None
-
-
-def _target_tokens(raw: dict[str, Any], trigger: int) -> int:
-    window = (raw.get("contextWindowCompression") or {}).get("slidingWindow") or {}
-    target = window.get("targetTokens")
-    try:
-        return int(target) if target is not None else trigger // 2
-    except (TypeError, ValueError):
-        return trigger // 2
-
-
-def _any_model(name: str) -> ModelInfo:
-    model_id = name.rsplit("/", 1)[-1]
-    return ModelInfo(model_id, frozenset(Flavour), native_audio="native-audio" in model_id or "live" in model_id)
-
-
-def _replace_setup(setup: Setup, **changes: Any) -> Setup:
-    raw = dict(setup.raw)
-    if "system_instruction" in changes:
-        raw["systemInstruction"] = {"role": "user", "parts": [{"text": changes["system_instruction"]}]}
-    if "functions" in changes:
-        functions: tuple[FunctionDeclaration, ...] = changes["functions"]
-        raw["tools"] = [
-            {"functionDeclarations": [{"name": f.name, "description": f.description, "parameters": f.parameters} for f in functions]}
-        ]
-    return dataclasses.replace(setup, raw=raw, **changes)
-
-
-def _apply_locks(setup: dict[str, Any], locked: dict[str, Any], mask: tuple[str, ...] | None) -> dict[str, Any]:
-    """An ephemeral token's constraints override the client's setup (gemini-live.md §9)."""
-    if mask is None:
-        return dict(locked)
-    merged = dict(setup)
-    for path in mask:
-        keys = path.split(".")
-        source: Any = locked
-        for key in keys:
-            source = source.get(key) if isinstance(source, dict) else None
-        target = merged
-        for key in keys[:-1]:
-            target[key] = dict(target.get(key) or {})
-            target = target[key]
-        if source is None:
-            target.pop(keys[-1], None)
-        else:
-            target[keys[-1]] = source
-    return merged

@@ -1,0 +1,100 @@
+"""The command line: help for every option, exit code 2 on bad input, a real emulator process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sys
+
+import pytest
+import websockets
+
+from livegate.cli import build_parser, main
+
+EMULATOR_OPTIONS = [
+    "--host", "--port", "--tls-port", "--certfile", "--keyfile", "--api-key", "--connection-lifetime", "--go-away-lead",
+    "--session-limit", "--latency-ms", "--audio-pace", "--no-playback-delay", "--scenario", "--lenient", "--any-model",
+    "--log-level",
+]
+
+
+def test_emulator_help_explains_every_option(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["emulator", "--help"])
+    assert exited.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "It is a test double, not a model" in text
+    parser = build_parser()
+    sub = parser._subparsers._group_actions[0].choices["emulator"]  # type: ignore[union-attr]
+    for action in sub._actions:
+        if action.option_strings and action.dest != "help":
+            assert action.help, action.option_strings
+    for option in EMULATOR_OPTIONS:
+        assert option in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["emulator", "--port", "-1"], "must not be negative"),
+        (["emulator", "--latency-ms", "fast"], "expected a number"),
+        (["emulator", "--scenario", "/no/such/file.yaml"], "neither a named scenario"),
+        (["emulator", "--tls-port", "4443"], "--tls-port needs --certfile and --keyfile"),
+        (["bogus"], "invalid choice"),
+    ],
+)
+def test_bad_input_exits_with_2_and_says_why(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        code = main(argv)
+    except SystemExit as exited:
+        code = int(exited.code or 0)
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_port_in_use_exits_with_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        assert main(["emulator", "--port", str(busy.getsockname()[1])]) == 2
+    assert "cannot listen on" in capsys.readouterr().err
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_livegate_emulator_serves_both_paths_as_a_process() -> None:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "livegate", "emulator", "--port", str(port), "--api-key", "k", "--no-playback-delay",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        url = f"ws://127.0.0.1:{port}/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent?key=k"
+        for _ in range(100):
+            try:
+                ws = await websockets.connect(url)
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+        async with ws:
+            await ws.send(json.dumps({"setup": {"model": "models/gemini-3.8-live", "outputAudioTranscription": {}}}))
+            assert json.loads(await ws.recv()) == {"setupComplete": {}}
+            await ws.send(json.dumps({"realtimeInput": {"text": "from a process"}}))
+            said = ""
+            while True:
+                message = json.loads(await ws.recv())
+                said += message.get("serverContent", {}).get("outputTranscription", {}).get("text", "")
+                if message.get("serverContent", {}).get("turnComplete"):
+                    break
+        assert said == "You said: from a process"
+    finally:
+        process.terminate()
+        output, _ = await asyncio.wait_for(process.communicate(), 10)
+    assert process.returncode == 0
+    assert "test double, not a model" in output.decode()

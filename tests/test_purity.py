@@ -1,0 +1,55 @@
+"""The sans-I/O rule: protocol modules import no event loop, socket, clock, randomness or id source
+(STYLE.md §1). Time and ids are passed in, so their tests assert exact frames."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "livegate"
+PURE = [
+    "errors.py",
+    "emulator/wire.py",
+    "emulator/messages.py",
+    "emulator/models.py",
+    "emulator/routes.py",
+    "emulator/vad.py",
+    "emulator/voice.py",
+    "emulator/script.py",
+    "emulator/state.py",
+    "emulator/connection.py",
+    "emulator/listening.py",
+    "emulator/render.py",
+    "emulator/setups.py",
+    "emulator/tokens.py",
+]
+FORBIDDEN = {"asyncio", "aiohttp", "websockets", "socket", "ssl", "time", "datetime", "uuid", "secrets", "random", "threading", "requests", "subprocess"}
+
+
+def imported_roots(path: Path) -> set[str]:
+    roots = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            roots |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_protocol_module_does_no_io(module: str) -> None:
+    assert imported_roots(SRC / module) & FORBIDDEN == set()
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_pure_modules_import_only_pure_livegate_modules(module: str) -> None:
+    tree = ast.parse((SRC / module).read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("livegate."):
+            base = node.module.removeprefix("livegate.").replace(".", "/")
+            # "from livegate.emulator import voice" names a module; "from livegate.errors import X" a symbol.
+            targets = [f"{base}.py"] if (SRC / f"{base}.py").exists() else [f"{base}/{a.name}.py" for a in node.names]
+            for target in targets:
+                assert target in PURE, f"{module} imports {target}, which is not a pure module"
