@@ -24,6 +24,7 @@ PURE = [
     "emulator/render.py",
     "emulator/setups.py",
     "emulator/tokens.py",
+    "gemini/models.py",
 ]
 FORBIDDEN = {"asyncio", "aiohttp", "websockets", "socket", "ssl", "time", "datetime", "uuid", "secrets", "random", "threading", "requests", "subprocess"}
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import ssl
 import sys
@@ -36,6 +37,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="livegate", description=__doc__)
     parser.add_argument("--version", action="version", version=f"livegate {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the gateway: OpenAI Realtime clients on Gemini Live",
+        description=(
+            "Serve the OpenAI Realtime API (GA and beta) on /v1/realtime and /realtime, translated to Gemini Live "
+            "on Vertex AI or Google AI Studio. Without --config every model is served by the embedded Gemini "
+            "Live emulator, so the first run needs no Google account."
+        ),
+    )
+    serve.add_argument("--config", help="a YAML file in LiteLLM's model_list shape (see the README)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=_positive(int), default=4000, help="port to listen on (default: 4000)")
+    serve.add_argument(
+        "--master-key",
+        help="the key clients must present (also LIVEGATE_MASTER_KEY or general_settings.master_key); without one "
+        "the gateway accepts any key and listens on loopback only",
+    )
+    serve.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log verbosity (default: info)"
+    )
 
     emulator = commands.add_parser(
         "emulator",
@@ -111,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    commands = {"emulator": _run_emulator}
+    commands = {"emulator": _run_emulator, "serve": _run_serve}
     try:
         return asyncio.run(commands[args.command](args))
     except ConfigError as exc:
@@ -119,6 +141,61 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ConfigError.exit_code
     except KeyboardInterrupt:
         return 130
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+async def _run_serve(args: argparse.Namespace) -> int:
+    from livegate.config import embedded_config, load_config
+    from livegate.emulator.server import EmulatorServer
+    from livegate.emulator.state import EmulatorConfig
+    from livegate.gateway.app import Gateway
+
+    config = load_config(args.config) if args.config else None
+    master_key = args.master_key or os.environ.get("LIVEGATE_MASTER_KEY") or (config.master_key if config else None)
+    if master_key is None and args.host not in LOOPBACK and not args.host.startswith("127."):
+        raise ConfigError(f"refusing to listen on {args.host} without a master key (--master-key or LIVEGATE_MASTER_KEY)")
+    emulator = None
+    if config is None:
+        emulator = EmulatorServer(EmulatorConfig())
+        await emulator.start()
+        config = embedded_config(emulator.url)
+    gateway = Gateway(config, host=args.host, port=args.port, master_key=master_key)
+    try:
+        await gateway.start()
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    log.info("livegate on %s: OpenAI Realtime (GA and beta) at %s/realtime", gateway.url, gateway.ws_url)
+    if emulator is not None:
+        log.info(
+            "no --config: every model is served by the embedded Gemini Live emulator at %s "
+            "(a test double that answers \"You said: ...\", not a model)",
+            emulator.url,
+        )
+    else:
+        for name, deployment in config.deployments.items():
+            log.info("model %s -> %s/%s", name, deployment.route.flavour.value, deployment.route.model_id)
+    if master_key is None:
+        log.info("no master key: any API key is accepted, listening on loopback only")
+    log.info(
+        "connect: AsyncOpenAI(api_key=..., websocket_base_url=%r).realtime.connect(model=\"gpt-realtime\")",
+        gateway.ws_url,
+    )
+    await _wait_for_signal()
+    await gateway.stop()
+    if emulator is not None:
+        await emulator.stop()
+    return 0
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
 
 
 async def _run_emulator(args: argparse.Namespace) -> int:
@@ -159,11 +236,6 @@ async def _run_emulator(args: argparse.Namespace) -> int:
         "AI Studio: %s/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent", server.url
     )
     log.info("Vertex AI: %s/ws/google.cloud.aiplatform.v1.LlmBidiService/BidiGenerateContent", server.url)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await _wait_for_signal()
     await server.stop()
     return 0

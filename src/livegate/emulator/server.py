@@ -26,6 +26,7 @@ from livegate.emulator.connection import Close, Connection, Drop, SendFrame, Set
 from livegate.emulator.routes import credentials_from, route_for_path
 from livegate.emulator.script import Fault
 from livegate.emulator.state import EmulatorConfig, EmulatorState, Session
+from livegate.sites import bound_port
 
 __all__ = ["EmulatorServer"]
 
@@ -150,11 +151,11 @@ class EmulatorServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
-        self.port = _bound_port(site)
+        self.port = bound_port(site)
         if self.ssl_context is not None:
             tls = web.TCPSite(self._runner, self.host, self.tls_port or 0, ssl_context=self.ssl_context, reuse_address=True)
             await tls.start()
-            self.tls_port = _bound_port(tls)
+            self.tls_port = bound_port(tls)
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -256,9 +257,3 @@ class EmulatorServer:
 
 def _google_error(status: int, message: str, reason: str) -> web.Response:
     return web.json_response({"error": {"code": status, "message": message, "status": reason}}, status=status)
-
-
-def _bound_port(site: web.TCPSite) -> int:
-    server = site._server  # aiohttp keeps the asyncio server here; the port is known only once bound
-    assert isinstance(server, asyncio.base_events.Server)
-    return int(server.sockets[0].getsockname()[1])

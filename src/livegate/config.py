@@ -1,0 +1,173 @@
+"""The gateway's configuration: a YAML file in LiteLLM's ``model_list`` shape, so that a LiteLLM
+``config.yaml`` for Gemini Live runs unchanged (seed 000). Every error names the file, the entry and
+the field, and stops the start with exit code 2."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from livegate.errors import ConfigError
+from livegate.gemini.models import CATALOGUE, DEFAULT_MODEL, Flavour
+from livegate.gemini.route import UpstreamRoute
+
+__all__ = ["Deployment", "GatewayConfig", "embedded_config", "load_config"]
+
+ENV_PREFIX = "os.environ/"
+PROVIDERS = {"vertex_ai": Flavour.VERTEX, "vertex_ai_beta": Flavour.VERTEX, "gemini": Flavour.AI_STUDIO}
+DEFAULT_VERTEX_LOCATION = "us-central1"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One ``model_list`` entry: the name clients ask for and the Gemini model that serves it."""
+
+    model_name: str
+    route: UpstreamRoute
+    api_key: str | None = None
+    api_base: str | None = None
+    vertex_credentials: dict[str, Any] | None = None  # service-account or user JSON; None: ADC
+    vertex_credentials_file: str | None = None
+    embedded: bool = False  # served by the embedded emulator
+
+
+@dataclass
+class GatewayConfig:
+    deployments: dict[str, Deployment] = field(default_factory=dict)
+    master_key: str | None = None
+    source: str = "(no configuration)"
+
+    def deployment(self, model: str) -> Deployment | None:
+        found = self.deployments.get(model)
+        wildcard = self.deployments.get("*")
+        if found is not None or wildcard is None:
+            return found
+        # The embedded emulator serves every name: a Gemini Live model id as itself, others as the default.
+        known = CATALOGUE.get(model)
+        model_id = model if known is not None and wildcard.route.flavour in known.backends else wildcard.route.model_id
+        return dataclasses.replace(wildcard, model_name=model, route=dataclasses.replace(wildcard.route, model_id=model_id))
+
+
+def _resolve(value: Any, where: str, env: Mapping[str, str]) -> Any:
+    if isinstance(value, str) and value.startswith(ENV_PREFIX):
+        name = value[len(ENV_PREFIX) :]
+        if name not in env:
+            raise ConfigError(f"{where}: environment variable {name} is not set")
+        return env[name]
+    return value
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> GatewayConfig:
+    env = os.environ if env is None else env
+    source = str(path)
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read the configuration: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping with model_list and general_settings")
+    entries = data.get("model_list")
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{source}: model_list: expected a non-empty list of models")
+    config = GatewayConfig(source=source)
+    for index, entry in enumerate(entries):
+        deployment = _deployment(entry, f"{source}: model_list[{index}]", env)
+        if deployment.model_name in config.deployments:
+            raise ConfigError(f"{source}: model_list[{index}] ({deployment.model_name}): model_name: listed twice")
+        config.deployments[deployment.model_name] = deployment
+    settings = data.get("general_settings") or {}
+    if not isinstance(settings, dict):
+        raise ConfigError(f"{source}: general_settings: expected a mapping")
+    master = _resolve(settings.get("master_key"), f"{source}: general_settings.master_key", env)
+    if master is not None and (not isinstance(master, str) or not master):
+        raise ConfigError(f"{source}: general_settings.master_key: expected a non-empty string")
+    config.master_key = master
+    return config
+
+
+def _deployment(entry: Any, where: str, env: Mapping[str, str]) -> Deployment:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: expected a mapping with model_name and litellm_params")
+    name = entry.get("model_name")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}: model_name: expected a non-empty string")
+    where = f"{where} ({name})"
+    params = entry.get("litellm_params")
+    if not isinstance(params, dict):
+        raise ConfigError(f"{where}: litellm_params: expected a mapping")
+    params = {key: _resolve(value, f"{where}: litellm_params.{key}", env) for key, value in params.items()}
+    model = params.get("model")
+    provider, _, model_id = str(model).partition("/") if isinstance(model, str) else ("", "", "")
+    flavour = PROVIDERS.get(provider)
+    if flavour is None or not model_id:
+        raise ConfigError(f"{where}: litellm_params.model: expected 'vertex_ai/<model>' or 'gemini/<model>', got {model!r}")
+    for key in ("api_key", "api_base", "vertex_project", "vertex_location"):
+        if params.get(key) is not None and not isinstance(params[key], str):
+            raise ConfigError(f"{where}: litellm_params.{key}: expected a string")
+    api_base = params.get("api_base")
+    if api_base is not None and not api_base.startswith(("http://", "https://", "ws://", "wss://")):
+        raise ConfigError(f"{where}: litellm_params.api_base: expected an http(s):// or ws(s):// URL, got {api_base!r}")
+    if flavour is Flavour.AI_STUDIO:
+        studio_key = params.get("api_key") or env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY")
+        if not studio_key:
+            raise ConfigError(f"{where}: litellm_params.api_key: required for gemini/ models (or set GEMINI_API_KEY)")
+        route = UpstreamRoute(Flavour.AI_STUDIO, model_id)
+        return Deployment(name, route, api_key=studio_key, api_base=api_base)
+    credentials, credentials_file = _vertex_credentials(params.get("vertex_credentials"), where)
+    project = params.get("vertex_project") or (credentials or {}).get("project_id") or env.get("VERTEXAI_PROJECT")
+    express_key = params.get("api_key")
+    if not project and not express_key:
+        raise ConfigError(f"{where}: litellm_params.vertex_project: required for vertex_ai/ models (or an api_key for express mode)")
+    location = params.get("vertex_location") or env.get("VERTEXAI_LOCATION") or DEFAULT_VERTEX_LOCATION
+    route = UpstreamRoute(Flavour.VERTEX, model_id, project=project or None, location=location)
+    return Deployment(
+        name, route, api_key=express_key, api_base=api_base, vertex_credentials=credentials, vertex_credentials_file=credentials_file
+    )
+
+
+def _vertex_credentials(value: Any, where: str) -> tuple[dict[str, Any] | None, str | None]:
+    """``vertex_credentials``: a path to a JSON key file, the JSON itself, or a mapping."""
+    if value is None:
+        return None, None
+    field_name = f"{where}: litellm_params.vertex_credentials"
+    if isinstance(value, dict):
+        info = value
+        path = None
+    elif isinstance(value, str) and value.lstrip().startswith("{"):
+        try:
+            info = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{field_name}: not valid JSON: {exc}") from None
+        path = None
+    elif isinstance(value, str):
+        path = value
+        try:
+            info = json.loads(Path(value).read_text())
+        except OSError as exc:
+            raise ConfigError(f"{field_name}: cannot read {value}: {exc.strerror or exc}") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{field_name}: {value} is not valid JSON: {exc}") from None
+    else:
+        raise ConfigError(f"{field_name}: expected a file path or JSON")
+    if not isinstance(info, dict) or info.get("type") not in ("service_account", "authorized_user", "external_account"):
+        raise ConfigError(f"{field_name}: expected service_account, authorized_user or external_account credentials")
+    return info, path
+
+
+def embedded_config(emulator_url: str) -> GatewayConfig:
+    """No configuration: every requested model is served by the embedded emulator (AI Studio flavour)."""
+    return GatewayConfig(
+        deployments={
+            "*": Deployment("*", UpstreamRoute(Flavour.AI_STUDIO, DEFAULT_MODEL), api_key="embedded", api_base=emulator_url, embedded=True)
+        },
+        source="(no configuration: embedded emulator)",
+    )

@@ -1,0 +1,164 @@
+"""The gateway on real sockets: ``/v1/realtime`` and ``/realtime`` for OpenAI Realtime clients.
+
+Everything that can refuse a connection is decided before the upgrade, with an HTTP status and an
+OpenAI-style JSON error body: the key, the model (lessons-from-peers.md (d) 11). The upstream is
+not awaited before the upgrade (openai-realtime.md §1.5: clients give the handshake 10 s).
+"""
+
+from __future__ import annotations
+
+import hmac
+import itertools
+import logging
+import os
+import ssl
+import time
+from collections.abc import Callable
+
+import aiohttp
+from aiohttp import web
+
+from livegate.config import Deployment, GatewayConfig
+from livegate.errors import HandshakeError
+from livegate.gateway.pump import Pump
+from livegate.gateway.upstream import UpstreamConnector
+from livegate.realtime.translator import Translator
+from livegate.sites import bound_port
+
+__all__ = ["Gateway", "session_ids"]
+
+log = logging.getLogger("livegate")
+
+INSECURE_KEY_PROTOCOL = "openai-insecure-api-key."
+BETA_PROTOCOL = "openai-beta.realtime-v1"
+MAX_CLIENT_FRAME = 16 * 1024 * 1024  # OpenAI allows 15 MiB of audio per append (openai-realtime.md §2.1)
+
+
+def session_ids() -> Callable[[str], str]:
+    """Ids as OpenAI writes them, prefix + "_" + 21 alphanumerics (§4.3): a random stem per
+    connection and a counter, so an id costs no system call on the audio path."""
+    stem = os.urandom(6).hex()
+    counter = itertools.count(1)
+    return lambda prefix: f"{prefix}_{stem}{next(counter):09x}"
+
+
+def _error(status: int, message: str, code: str, error_type: str = "invalid_request_error") -> web.Response:
+    body = {"error": {"message": message, "type": error_type, "code": code, "param": None}}
+    return web.json_response(body, status=status)
+
+
+class Gateway:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 4000,
+        master_key: str | None = None,
+        upstream_ssl: ssl.SSLContext | None = None,
+    ) -> None:
+        self.config = config
+        self.host = host
+        self.port = port
+        self.master_key = master_key if master_key is not None else config.master_key
+        self.upstream_ssl = upstream_ssl
+        self.app = web.Application()
+        for path in ("/v1/realtime", "/realtime"):
+            self.app.router.add_get(path, self._realtime)
+        self.app.router.add_get("/health", self._health)
+        self._runner: web.AppRunner | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._connectors: dict[str, UpstreamConnector] = {}
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/v1"
+
+    async def start(self) -> None:
+        self._http = aiohttp.ClientSession()
+        # Credentials are loaded now, so a bad key file stops the start instead of the first call.
+        for name, deployment in self.config.deployments.items():
+            if name != "*":
+                self._connectors[name] = UpstreamConnector(deployment, self._http, self.upstream_ssl)
+        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        self.port = bound_port(site)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    async def __aenter__(self) -> Gateway:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def _connector(self, deployment: Deployment) -> UpstreamConnector:
+        connector = self._connectors.get(deployment.model_name)
+        if connector is None:
+            assert self._http is not None
+            connector = UpstreamConnector(deployment, self._http, self.upstream_ssl)
+            self._connectors[deployment.model_name] = connector
+        return connector
+
+    # ---- handshake ---------------------------------------------------------------------------
+
+    def _authorize(self, request: web.Request, offered: list[str]) -> None:
+        auth = request.headers.get("Authorization", "")
+        key = auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get("api-key")
+        for protocol in offered:
+            if protocol.startswith(INSECURE_KEY_PROTOCOL):
+                key = key or protocol[len(INSECURE_KEY_PROTOCOL) :]
+        if self.master_key is None:
+            return  # loopback-only development mode: any key, or none
+        if not key:
+            raise HandshakeError(401, "Missing API key: send Authorization: Bearer <key>.", code="missing_api_key")
+        if not hmac.compare_digest(key.encode(), self.master_key.encode()):
+            raise HandshakeError(401, "Incorrect API key provided.", code="invalid_api_key")
+
+    async def _realtime(self, request: web.Request) -> web.StreamResponse:
+        offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
+        try:
+            self._authorize(request, offered)
+            model = request.query.get("model")
+            if not model:
+                raise HandshakeError(400, "Missing required parameter: 'model'.", code="missing_required_parameter")
+            deployment = self.config.deployment(model)
+            if deployment is None:
+                raise HandshakeError(404, f"The model '{model}' does not exist or you do not have access to it.", code="model_not_found")
+        except HandshakeError as exc:
+            return _error(exc.status, exc.message, exc.code)
+        # Browsers need a selected subprotocol; never the one carrying the key (openai-realtime.md §1.5).
+        ws = web.WebSocketResponse(
+            protocols=("realtime",) if "realtime" in offered else (), autoping=True, compress=False, max_msg_size=MAX_CLIENT_FRAME
+        )
+        if not ws.can_prepare(request).ok:
+            return _error(400, "Expected a WebSocket upgrade.", "invalid_request")
+        beta = "realtime=v1" in request.headers.get("OpenAI-Beta", "") or BETA_PROTOCOL in offered
+        await ws.prepare(request)
+        translator = Translator(route=deployment.route, model=model, beta=beta, ids=session_ids(), now=time.time())
+        log.info(
+            "session %s: model %s -> %s (%s)%s",
+            translator.session.ga["id"],
+            model,
+            deployment.route.model_id,
+            deployment.route.flavour.value,
+            " beta" if beta else "",
+        )
+        await Pump(ws, translator, self._connector(deployment)).run()
+        return ws
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})

@@ -1,0 +1,105 @@
+"""One client connection pumped through the translator to Gemini Live and back.
+
+No protocol knowledge here (STYLE.md §2): frames in, the clock, frames out, in order. One lock
+serialises draining, so frames leave in the order the translator produced them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from aiohttp import WSMsgType, web
+from aiohttp.client_ws import ClientWebSocketResponse
+
+from livegate.errors import UpstreamError
+from livegate.gateway.upstream import UpstreamConnector
+from livegate.realtime.translator import CloseClient, CloseUpstream, SendUpstream, StartUpstream, Translator
+
+__all__ = ["Pump"]
+
+log = logging.getLogger("livegate.session")
+
+
+class Pump:
+    def __init__(self, client: web.WebSocketResponse, translator: Translator, connector: UpstreamConnector) -> None:
+        self.client = client
+        self.translator = translator
+        self.connector = connector
+        self.upstream: ClientWebSocketResponse | None = None
+        self._upstream_task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._closing = False
+
+    async def run(self) -> None:
+        try:
+            await self.flush()
+            while not self._closing:
+                message = await self.client.receive()
+                if message.type is WSMsgType.TEXT or message.type is WSMsgType.BINARY:
+                    self.translator.receive_client_event(message.data, time.time())
+                    await self.flush()
+                elif message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                    break
+        finally:
+            self._closing = True
+            await self._close_upstream()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            for action in self.translator.actions_to_upstream():
+                if isinstance(action, StartUpstream):
+                    self._upstream_task = asyncio.create_task(self._run_upstream(action.setup))
+                elif isinstance(action, SendUpstream):
+                    if self.upstream is not None and not self.upstream.closed:
+                        await self.upstream.send_frame(action.frame, WSMsgType.TEXT)
+                elif isinstance(action, CloseUpstream):
+                    await self._close_upstream(wait=False)
+            for event in self.translator.events_to_client():
+                if isinstance(event, CloseClient):
+                    self._closing = True
+                    await self.client.close(code=event.code, message=event.reason.encode()[:123])
+                    return
+                if not self.client.closed:
+                    await self.client.send_str(event)
+
+    async def _run_upstream(self, setup: bytes) -> None:
+        try:
+            self.upstream = await self.connector.connect()
+        except UpstreamError as exc:
+            self.translator.receive_upstream_closed(exc.code, exc.reason, time.time())
+            await self.flush()
+            return
+        upstream = self.upstream
+        code, reason = 1006, ""
+        try:
+            # Gemini Live: the first message is setup (gemini-live.md §4.1); clients send text frames.
+            await upstream.send_frame(setup, WSMsgType.TEXT)
+            while True:
+                message = await upstream.receive()
+                if message.type is WSMsgType.BINARY or message.type is WSMsgType.TEXT:
+                    self.translator.receive_upstream_message(message.data, time.time())
+                    await self.flush()
+                elif message.type is WSMsgType.CLOSE:
+                    code, reason = int(message.data), str(message.extra or "")
+                    break
+                else:
+                    code = upstream.close_code or 1006
+                    break
+        except (TimeoutError, ConnectionError) as exc:
+            log.info("upstream connection lost: %s", exc)
+        if not self._closing:
+            self.translator.receive_upstream_closed(code, reason, time.time())
+            await self.flush()
+
+    async def _close_upstream(self, wait: bool = True) -> None:
+        task, self._upstream_task = self._upstream_task, None
+        if self.upstream is not None and not self.upstream.closed:
+            with contextlib.suppress(ConnectionError, asyncio.TimeoutError):
+                await self.upstream.close()
+        if task is not None and wait and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

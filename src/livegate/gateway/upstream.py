@@ -1,0 +1,136 @@
+"""Reaching Gemini Live for a deployment: the URL, the credentials, the WebSocket.
+
+AI Studio takes its API key in ``x-goog-api-key`` (never in the query, so it stays out of logs).
+Vertex AI takes an OAuth2 access token from google-auth (a service account, user credentials, or
+application default credentials), refreshed before it expires, plus ``x-goog-user-project`` when
+the credentials carry a quota project (gemini-live.md §1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import aiohttp
+import google.auth
+import google.auth.credentials
+import google.auth.transport.requests
+from google.oauth2 import credentials as user_credentials
+from google.oauth2 import service_account
+
+from livegate.config import Deployment
+from livegate.errors import ConfigError, UpstreamError
+from livegate.gemini.models import Flavour
+
+__all__ = ["TokenSource", "UpstreamConnector", "upstream_url"]
+
+SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+REFRESH_MARGIN_S = 300  # refresh five minutes before expiry, well ahead of any live setup
+STUDIO_HOST = "wss://generativelanguage.googleapis.com"
+MAX_UPSTREAM_FRAME = 16 * 1024 * 1024
+
+
+def upstream_url(deployment: Deployment) -> str:
+    route = deployment.route
+    if deployment.api_base:
+        base = deployment.api_base.rstrip("/")
+        base = "ws" + base[4:] if base.startswith("http") else base
+    elif route.flavour is Flavour.AI_STUDIO:
+        base = STUDIO_HOST
+    else:
+        location = route.location or "global"
+        if location == "global" or route.project is None:
+            base = "wss://aiplatform.googleapis.com"  # global and express mode (gemini-live.md §1.2)
+        elif location in ("us", "eu"):
+            base = f"wss://aiplatform.{location}.rep.googleapis.com"
+        else:
+            base = f"wss://{location}-aiplatform.googleapis.com"
+    return base + route.path
+
+
+class TokenSource:
+    """OAuth2 access tokens for one Vertex deployment, refreshed ahead of expiry, one refresh at a time."""
+
+    def __init__(self, credentials: google.auth.credentials.Credentials) -> None:
+        self.credentials = credentials
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def for_deployment(cls, deployment: Deployment) -> TokenSource:
+        info = deployment.vertex_credentials
+        try:
+            if info is None:
+                credentials, _ = google.auth.default(scopes=SCOPES)
+            elif info["type"] == "service_account":
+                credentials = service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
+            elif info["type"] == "authorized_user":
+                credentials = user_credentials.Credentials.from_authorized_user_info(info, scopes=SCOPES)
+            else:
+                credentials, _ = google.auth.load_credentials_from_dict(info, scopes=SCOPES)
+        except (google.auth.exceptions.GoogleAuthError, ValueError, KeyError) as exc:
+            raise ConfigError(f"{deployment.model_name}: vertex credentials: {exc}") from None
+        return cls(credentials)
+
+    @property
+    def quota_project(self) -> str | None:
+        project = getattr(self.credentials, "quota_project_id", None)
+        return project if isinstance(project, str) else None
+
+    def _fresh(self) -> bool:
+        creds = self.credentials
+        if not creds.token:
+            return False
+        expiry = creds.expiry
+        return expiry is None or expiry.timestamp() - time.time() > REFRESH_MARGIN_S
+
+    async def token(self) -> str:
+        if not self._fresh():
+            async with self._lock:
+                if not self._fresh():
+                    request = google.auth.transport.requests.Request()
+                    try:
+                        await asyncio.to_thread(self.credentials.refresh, request)
+                    except google.auth.exceptions.GoogleAuthError as exc:
+                        raise UpstreamError(1011, f"cannot get a Google access token: {exc}") from None
+        return str(self.credentials.token)
+
+
+class UpstreamConnector:
+    """Opens Gemini Live WebSockets for one deployment."""
+
+    def __init__(self, deployment: Deployment, session: aiohttp.ClientSession, ssl: Any = None) -> None:
+        self.deployment = deployment
+        self.url = upstream_url(deployment)
+        self.http = session
+        self.ssl = ssl
+        self.tokens = (
+            TokenSource.for_deployment(deployment)
+            if deployment.route.flavour is Flavour.VERTEX and not deployment.api_key
+            else None
+        )
+
+    async def headers(self) -> dict[str, str]:
+        if self.tokens is None:
+            return {"x-goog-api-key": self.deployment.api_key or ""}
+        headers = {"Authorization": f"Bearer {await self.tokens.token()}"}
+        if self.tokens.quota_project:
+            headers["x-goog-user-project"] = self.tokens.quota_project
+        return headers
+
+    async def connect(self) -> aiohttp.ClientWebSocketResponse:
+        headers = await self.headers()
+        try:
+            return await self.http.ws_connect(
+                self.url,
+                headers=headers,
+                max_msg_size=MAX_UPSTREAM_FRAME,
+                compress=0,
+                autoping=True,
+                ssl=self.ssl if self.ssl is not None else True,
+                timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
+            )
+        except aiohttp.WSServerHandshakeError as exc:
+            raise UpstreamError(1011, f"Gemini Live refused the connection: HTTP {exc.status}") from None
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise UpstreamError(1011, f"cannot reach Gemini Live at {self.url}: {exc}") from None
