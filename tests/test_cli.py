@@ -6,6 +6,7 @@ import asyncio
 import json
 import socket
 import sys
+from pathlib import Path
 
 import pytest
 import websockets
@@ -98,3 +99,63 @@ async def test_livegate_emulator_serves_both_paths_as_a_process() -> None:
         output, _ = await asyncio.wait_for(process.communicate(), 10)
     assert process.returncode == 0
     assert "test double, not a model" in output.decode()
+
+
+def test_serve_refuses_a_public_address_without_a_master_key(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LIVEGATE_MASTER_KEY", raising=False)
+    assert main(["serve", "--host", "0.0.0.0", "--port", str(free_port())]) == 2
+    assert "refusing to listen on 0.0.0.0 without a master key" in capsys.readouterr().err
+
+
+def test_serve_stops_on_bad_configuration_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("model_list: [{model_name: x, litellm_params: {model: azure/gpt}}]")
+    assert main(["serve", "--config", str(config), "--port", str(free_port())]) == 2
+    assert f"{config}: model_list[0] (x): litellm_params.model" in capsys.readouterr().err
+
+
+def test_serve_help_explains_every_option(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    text = capsys.readouterr().out
+    for option in ("--config", "--host", "--port", "--master-key", "LIVEGATE_MASTER_KEY", "embedded Gemini Live emulator"):
+        assert option in " ".join(text.split())
+
+
+async def test_readme_quickstart_gets_a_text_reply_through_the_openai_sdk() -> None:
+    """The README's first command, `livegate serve`, then the README's client snippet."""
+    from openai import AsyncOpenAI
+
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "livegate", "serve", "--port", str(port),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        for _ in range(200):
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.close()
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+        client = AsyncOpenAI(api_key="anything", websocket_base_url=f"ws://127.0.0.1:{port}/v1")
+        async with client.realtime.connect(model="gpt-realtime") as connection:
+            await connection.session.update(session={"type": "realtime", "output_modalities": ["text"]})
+            await connection.conversation.item.create(
+                item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello"}]}
+            )
+            await connection.response.create()
+            reply = ""
+            async for event in connection:
+                if event.type == "response.output_text.delta":
+                    reply += event.delta
+                if event.type == "response.done":
+                    break
+    finally:
+        process.terminate()
+        output, _ = await asyncio.wait_for(process.communicate(), 10)
+    assert reply == "You said: hello"
+    banner = output.decode()
+    assert "embedded Gemini Live emulator" in banner
+    assert "no master key: any API key is accepted, listening on loopback only" in banner

@@ -25,6 +25,13 @@ PURE = [
     "emulator/setups.py",
     "emulator/tokens.py",
     "gemini/models.py",
+    "gemini/route.py",
+    "gemini/setup.py",
+    "gemini/usage.py",
+    "realtime/conversation.py",
+    "realtime/events.py",
+    "realtime/session.py",
+    "realtime/translator.py",
 ]
 FORBIDDEN = {"asyncio", "aiohttp", "websockets", "socket", "ssl", "time", "datetime", "uuid", "secrets", "random", "threading", "requests", "subprocess"}
 

@@ -324,6 +324,7 @@ class Connection:
         session = self._session_for(setup, model, now)
         self.session = session
         session.open_connection = self
+        session.user_project = self.credentials.user_project
         session.setup = setup
         session.setups.append(setup.raw)
         session.counters.connections += 1

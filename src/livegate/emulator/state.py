@@ -102,6 +102,7 @@ class Session:
     handle: str = ""
     fired_faults: set[int] = field(default_factory=set)
     used_video: bool = False
+    user_project: str | None = None  # x-goog-user-project of the last connection
     open_connection: object | None = None
 
     def snapshot(self) -> dict[str, Any]:
@@ -117,6 +118,7 @@ class Session:
             "setup": self.setup.raw,
             "setups": self.setups,
             "handle": self.handle,
+            "user_project": self.user_project,
         }
 
 

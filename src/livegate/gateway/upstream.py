@@ -15,7 +15,9 @@ from typing import Any
 import aiohttp
 import google.auth
 import google.auth.credentials
+import google.auth.exceptions
 import google.auth.transport.requests
+from google.auth import aws, identity_pool
 from google.oauth2 import credentials as user_credentials
 from google.oauth2 import service_account
 
@@ -52,22 +54,23 @@ def upstream_url(deployment: Deployment) -> str:
 class TokenSource:
     """OAuth2 access tokens for one Vertex deployment, refreshed ahead of expiry, one refresh at a time."""
 
-    def __init__(self, credentials: google.auth.credentials.Credentials) -> None:
+    def __init__(self, credentials: Any) -> None:  # a google.auth.credentials.Credentials
         self.credentials = credentials
         self._lock = asyncio.Lock()
 
     @classmethod
     def for_deployment(cls, deployment: Deployment) -> TokenSource:
         info = deployment.vertex_credentials
+        credentials: Any
         try:
             if info is None:
                 credentials, _ = google.auth.default(scopes=SCOPES)
-            elif info["type"] == "service_account":
-                credentials = service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
-            elif info["type"] == "authorized_user":
-                credentials = user_credentials.Credentials.from_authorized_user_info(info, scopes=SCOPES)
             else:
-                credentials, _ = google.auth.load_credentials_from_dict(info, scopes=SCOPES)
+                credentials = _load(info)
+                quota = info.get("quota_project_id")
+                if quota and not getattr(credentials, "quota_project_id", None):
+                    # google-auth reads quota_project_id from user credentials only; key files carry it too.
+                    credentials = credentials.with_quota_project(quota)
         except (google.auth.exceptions.GoogleAuthError, ValueError, KeyError) as exc:
             raise ConfigError(f"{deployment.model_name}: vertex credentials: {exc}") from None
         return cls(credentials)
@@ -94,6 +97,19 @@ class TokenSource:
                     except google.auth.exceptions.GoogleAuthError as exc:
                         raise UpstreamError(1011, f"cannot get a Google access token: {exc}") from None
         return str(self.credentials.token)
+
+
+def _load(info: dict[str, Any]) -> Any:  # google-auth's loaders are untyped
+    """Credentials of the declared type, with google-auth's loader for that type."""
+    kind = info.get("type")
+    if kind == "service_account":
+        return service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
+    if kind == "authorized_user":
+        return user_credentials.Credentials.from_authorized_user_info(info, scopes=SCOPES)
+    source = info.get("credential_source") or {}
+    if str(source.get("environment_id", "")).startswith("aws"):
+        return aws.Credentials.from_info(info, scopes=SCOPES)
+    return identity_pool.Credentials.from_info(info, scopes=SCOPES)
 
 
 class UpstreamConnector:

@@ -140,8 +140,14 @@ class Translator:
     def receive_client_event(self, data: str | bytes, now: float) -> None:
         try:
             event = parse_client_event(data)
+        except ClientError as exc:
+            self._error(exc)
+            return
+        try:
             self._handle_client(event)
         except ClientError as exc:
+            # OpenAI Realtime: error.event_id names the client event that caused it (§4.6).
+            exc.event_id = event.event_id
             self._error(exc)
 
     def _handle_client(self, event: ClientEvent) -> None:
