@@ -198,3 +198,32 @@ async def test_tokens_are_reused_until_close_to_expiry_then_refreshed(tmp_path: 
                         await connection.session.update(session={"type": "realtime", "output_modalities": ["text"]})
                         await text_turn(connection, "again", beta=False)
             assert len(emulator.state.access_tokens) == expected_tokens
+
+
+async def test_an_unreachable_upstream_fails_the_response_and_closes_with_1011(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(
+        f"model_list: [{{model_name: m, litellm_params: {{model: gemini/gemini-3.8-live, api_key: k, api_base: 'http://127.0.0.1:{dead_port}'}}}}]"
+    )
+    async with Gateway(load_config(config_file), port=0) as gateway:
+        client = AsyncOpenAI(api_key="x", websocket_base_url=gateway.ws_url)
+        async with client.realtime.connect(model="m") as connection:
+            await connection.conversation.item.create(item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]})
+            await connection.response.create()
+            events = []
+            import websockets
+
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                async for event in connection:
+                    events.append(event)
+    error = next(e for e in events if e.type == "error")
+    assert error.error.code == "upstream_closed_1011"
+    assert "cannot reach Gemini Live at ws://127.0.0.1:" in error.error.message
+    assert next(e for e in events if e.type == "response.done").response.status == "failed"
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1011
