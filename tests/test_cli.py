@@ -12,6 +12,7 @@ import pytest
 import websockets
 
 from livegate.cli import build_parser, main
+from tests.net import free_port, wait_for_port
 
 EMULATOR_OPTIONS = [
     "--host", "--port", "--tls-port", "--certfile", "--keyfile", "--api-key", "--connection-lifetime", "--go-away-lead",
@@ -62,12 +63,6 @@ def test_a_port_in_use_exits_with_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "cannot listen on" in capsys.readouterr().err
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_livegate_emulator_serves_both_paths_as_a_process() -> None:
     port = free_port()
     process = await asyncio.create_subprocess_exec(
@@ -77,13 +72,8 @@ async def test_livegate_emulator_serves_both_paths_as_a_process() -> None:
     )
     try:
         url = f"ws://127.0.0.1:{port}/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent?key=k"
-        for _ in range(100):
-            try:
-                ws = await websockets.connect(url)
-                break
-            except OSError:
-                await asyncio.sleep(0.05)
-        async with ws:
+        await wait_for_port(port)
+        async with websockets.connect(url) as ws:
             await ws.send(json.dumps({"setup": {"model": "models/gemini-3.8-live", "outputAudioTranscription": {}}}))
             assert json.loads(await ws.recv()) == {"setupComplete": {}}
             await ws.send(json.dumps({"realtimeInput": {"text": "from a process"}}))
@@ -132,13 +122,7 @@ async def test_readme_quickstart_gets_a_text_reply_through_the_openai_sdk() -> N
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     try:
-        for _ in range(200):
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.close()
-                break
-            except OSError:
-                await asyncio.sleep(0.05)
+        await wait_for_port(port)
         client = AsyncOpenAI(api_key="anything", websocket_base_url=f"ws://127.0.0.1:{port}/v1")
         async with client.realtime.connect(model="gpt-realtime") as connection:
             await connection.session.update(session={"type": "realtime", "output_modalities": ["text"]})

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import websockets
 from openai import AsyncOpenAI
 
 from livegate.emulator.server import EmulatorServer
+from tests.net import free_port, wait_for_port
 
 SEED_CONFIG = """\
 model_list:
@@ -27,23 +27,6 @@ model_list:
 general_settings:
   master_key: sk-your-key
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def wait_for_port(port: int) -> None:
-    for _ in range(200):
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            return
-        except OSError:
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"nothing listens on {port}")
 
 
 async def test_the_seed_config_starts_the_gateway_and_reaches_vertex(tmp_path: Path) -> None:
