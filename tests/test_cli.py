@@ -143,3 +143,28 @@ async def test_readme_quickstart_gets_a_text_reply_through_the_openai_sdk() -> N
     banner = output.decode()
     assert "embedded Gemini Live emulator" in banner
     assert "no master key: any API key is accepted, listening on loopback only" in banner
+
+
+async def test_the_master_key_from_the_environment_guards_the_gateway() -> None:
+    import os
+
+    import aiohttp
+
+    port = free_port()
+    env = dict(os.environ, LIVEGATE_MASTER_KEY="sk-from-env")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "livegate", "serve", "--port", str(port), env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        await wait_for_port(port)
+        url = f"ws://127.0.0.1:{port}/v1/realtime?model=gpt-realtime"
+        async with aiohttp.ClientSession() as http:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await http.ws_connect(url, headers={"Authorization": "Bearer wrong"})
+            assert refused.value.status == 401
+            async with http.ws_connect(url, headers={"Authorization": "Bearer sk-from-env"}) as ws:
+                assert (await ws.receive_json())["type"] == "session.created"
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 10)
