@@ -15,7 +15,10 @@ PURE = [
     "emulator/messages.py",
     "emulator/models.py",
     "emulator/routes.py",
-    "emulator/vad.py",
+    "audio/vad.py",
+    "audio/g711.py",
+    "audio/resample.py",
+    "audio/formats.py",
     "emulator/voice.py",
     "emulator/script.py",
     "emulator/state.py",
@@ -32,6 +35,8 @@ PURE = [
     "realtime/events.py",
     "realtime/session.py",
     "realtime/translator.py",
+    "realtime/responses.py",
+    "realtime/listening.py",
 ]
 FORBIDDEN = {"asyncio", "aiohttp", "websockets", "socket", "ssl", "time", "datetime", "uuid", "secrets", "random", "threading", "requests", "subprocess"}
 

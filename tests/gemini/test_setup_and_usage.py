@@ -35,7 +35,8 @@ def test_full_session_maps_to_a_canonical_setup() -> None:
             },
             "systemInstruction": {"role": "user", "parts": [{"text": "Be kind."}]},
             "tools": [{"functionDeclarations": [{"name": "get_weather", "description": "Weather", "parametersJsonSchema": {"type": "object", "properties": {"city": {"type": "string"}}}}]}],
-            "realtimeInputConfig": {"automaticActivityDetection": {"disabled": False, "prefixPaddingMs": 100, "silenceDurationMs": 700}, "activityHandling": "NO_INTERRUPTION"},
+            # prefix_padding_ms is audio kept before speech in OpenAI, speech needed before a start in Gemini: not mapped.
+            "realtimeInputConfig": {"automaticActivityDetection": {"disabled": False, "silenceDurationMs": 700}, "activityHandling": "NO_INTERRUPTION"},
             "inputAudioTranscription": {},
             "outputAudioTranscription": {},
             "sessionResumption": {},
@@ -90,3 +91,19 @@ def test_usage_with_nothing_known_has_every_key_as_zero() -> None:
     assert usage["input_tokens"] == 12
     assert usage["input_token_details"]["text_tokens"] == 12
     assert usage["output_token_details"] == {"text_tokens": 0, "audio_tokens": 0}
+
+
+def test_vad_threshold_and_eagerness_map_to_gemini_sensitivities() -> None:
+    strict = build_setup(STUDIO, session(audio={"input": {"turn_detection": {"type": "server_vad", "threshold": 0.8}}}))["setup"]
+    assert strict["realtimeInputConfig"]["automaticActivityDetection"] == {
+        "disabled": False, "startOfSpeechSensitivity": "START_SENSITIVITY_LOW", "silenceDurationMs": 200,
+    }  # fmt: skip
+    for eagerness, expected in (("low", ("END_SENSITIVITY_LOW", 1500)), ("high", ("END_SENSITIVITY_HIGH", 300)), ("auto", ("END_SENSITIVITY_HIGH", 800))):
+        setup = build_setup(STUDIO, session(audio={"input": {"turn_detection": {"type": "semantic_vad", "eagerness": eagerness}}}))["setup"]
+        activity = setup["realtimeInputConfig"]["automaticActivityDetection"]
+        assert (activity["endOfSpeechSensitivity"], activity["silenceDurationMs"]) == expected
+
+
+def test_create_response_false_hands_the_turns_to_livegate() -> None:
+    setup = build_setup(STUDIO, session(audio={"input": {"turn_detection": {"type": "server_vad", "create_response": False}}}))["setup"]
+    assert setup["realtimeInputConfig"] == {"automaticActivityDetection": {"disabled": True}}

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from livegate.audio.vad import VadSettings
 from livegate.emulator import voice
 from livegate.emulator.listening import Listener, Utterance
 from livegate.emulator.messages import (
@@ -50,7 +51,6 @@ from livegate.emulator.tokens import (
     text_tokens,
     usage_metadata,
 )
-from livegate.emulator.vad import VadSettings
 from livegate.emulator.wire import INTERNAL_ERROR, INVALID_ARGUMENT, POLICY_VIOLATION, encode_frame
 from livegate.errors import GeminiClientError, close_reason
 

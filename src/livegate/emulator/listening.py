@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from livegate.emulator.vad import ActivityDetector, SpeechEnded, VadSettings
+from livegate.audio.vad import ActivityDetector, SpeechEnded, VadSettings
 
 __all__ = ["Listener", "SpeechBegan", "Utterance"]
 

@@ -9,7 +9,7 @@ from livegate.gemini.models import Flavour
 from livegate.gemini.route import UpstreamRoute
 from livegate.realtime.session import Session
 
-__all__ = ["OPENAI_VOICES", "build_setup", "gemini_voice", "upstream_modality"]
+__all__ = ["EAGERNESS", "OPENAI_VOICES", "build_setup", "gemini_detects_turns", "gemini_voice", "upstream_modality"]
 
 # OpenAI voice names (openai-realtime.md §3.1) to Gemini prebuilt voices (gemini-live.md §8).
 # Gemini voice names pass through unchanged.
@@ -77,14 +77,37 @@ def _declaration(tool: dict[str, Any]) -> dict[str, Any]:
     return declaration
 
 
+# semantic_vad's eagerness (openai-realtime.md §3.2: waits of up to 8 / 4 / 2 s) as Gemini's end-of-speech
+# sensitivity and silence; livegate's own detector uses the same silence (livegate.realtime.listening).
+EAGERNESS = {
+    "low": ("END_SENSITIVITY_LOW", 1500),
+    "medium": ("END_SENSITIVITY_HIGH", 800),
+    "auto": ("END_SENSITIVITY_HIGH", 800),
+    "high": ("END_SENSITIVITY_HIGH", 300),
+}
+LOW_START_THRESHOLD = 0.6  # server_vad threshold above which Gemini is asked for the less sensitive start
+
+
+def gemini_detects_turns(detection: dict[str, Any] | None) -> bool:
+    """Gemini's automatic activity detection runs unless the client takes turns itself or asked not to
+    have a response created when speech stops (livegate then commits and drives activity markers)."""
+    return detection is not None and detection.get("create_response", True) is not False
+
+
 def _realtime_input_config(detection: dict[str, Any] | None) -> dict[str, Any]:
-    if detection is None:
-        # turn_detection: null is manual turn taking: activityStart / activityEnd (gemini-live.md §4.5).
+    if not gemini_detects_turns(detection):
+        # activityStart / activityEnd come from livegate (gemini-live.md §4.5).
         return {"automaticActivityDetection": {"disabled": True}}
+    assert detection is not None
     activity: dict[str, Any] = {"disabled": False}
-    if detection.get("type") == "server_vad":
-        if isinstance(detection.get("prefix_padding_ms"), int):
-            activity["prefixPaddingMs"] = detection["prefix_padding_ms"]
+    if detection.get("type") == "semantic_vad":
+        end, silence = EAGERNESS.get(str(detection.get("eagerness", "auto")), EAGERNESS["auto"])
+        activity["endOfSpeechSensitivity"] = end
+        activity["silenceDurationMs"] = silence
+    else:
+        threshold = detection.get("threshold")
+        if isinstance(threshold, int | float) and threshold > LOW_START_THRESHOLD:
+            activity["startOfSpeechSensitivity"] = "START_SENSITIVITY_LOW"
         if isinstance(detection.get("silence_duration_ms"), int):
             activity["silenceDurationMs"] = detection["silence_duration_ms"]
     config: dict[str, Any] = {"automaticActivityDetection": activity}

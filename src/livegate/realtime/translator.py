@@ -11,6 +11,9 @@ mapping of every event is in docs/mapping.md.
 
 from __future__ import annotations
 
+import base64
+import binascii
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -20,8 +23,8 @@ import orjson
 
 from livegate.errors import ClientError
 from livegate.gemini.route import UpstreamRoute
-from livegate.gemini.setup import build_setup, upstream_modality
-from livegate.gemini.usage import EMPTY_USAGE, openai_usage
+from livegate.gemini.setup import build_setup, gemini_detects_turns, upstream_modality
+from livegate.gemini.usage import openai_usage
 from livegate.realtime.conversation import Conversation, normalize_item, render_item
 from livegate.realtime.events import (
     ClientEvent,
@@ -38,6 +41,8 @@ from livegate.realtime.events import (
     SessionUpdate,
     parse_client_event,
 )
+from livegate.realtime.listening import InputAudio, SpeechStarted
+from livegate.realtime.responses import Responses
 from livegate.realtime.session import Session
 
 __all__ = ["CloseClient", "CloseUpstream", "SendUpstream", "StartUpstream", "Translator"]
@@ -83,19 +88,22 @@ UPSTREAM_CLOSES = {
     1007: (1011, "invalid_request_error"),
     1008: (1008, "invalid_request_error"),
 }
+MIN_COMMIT_MS = 100  # OpenAI Realtime: a commit needs at least 100 ms of audio (§2.1)
+AUDIO_FRAME_MS = 100  # held audio goes upstream in frames of this length
+PCM16K_BYTES_PER_MS = 32
+KEEP_ITEM_AUDIO = 8  # user items whose audio is kept for conversation.item.retrieve
 
 
 @dataclass
-class Response:
-    id: str
-    metadata: Any
-    text_output: bool
-    output: list[dict[str, Any]] = field(default_factory=list)
-    item: dict[str, Any] | None = None  # the assistant message being streamed
-    parts: list[str] = field(default_factory=list)
-    usage: dict[str, Any] | None = None
-    status: str = "in_progress"
-    status_details: dict[str, Any] | None = None
+class UserSpeech:
+    """A user audio item from speech start (or commit) until its transcription is complete."""
+
+    item_id: str
+    start_ms: int
+    committed: bool = False
+    seconds: float = 0.0
+    transcript: list[str] = field(default_factory=list)
+    sent: int = 0  # transcript pieces already sent as deltas
 
 
 class Translator:
@@ -113,17 +121,24 @@ class Translator:
         self.ids = ids
         self.session = Session(model, ids("sess"), now)
         self.conversation = Conversation()
-        self.conversation_id = ids("conv")
         self.upstream = Upstream.IDLE
-        self.response: Response | None = None
         self.resumption_handle: str | None = None
         self._client: list[ClientOutput] = []
         self._upstream: list[UpstreamAction] = []
         self._queued: list[bytes] = []  # frames waiting for setupComplete
         self._unsent: list[str] = []  # ids of items Gemini has not seen yet
+        conversation_id = ids("conv")
+        self.responses = Responses(
+            session=self.session, conversation=self.conversation, conversation_id=conversation_id, beta=beta, ids=ids, emit=self._emit
+        )
+        self.input = InputAudio(self.session.input_format, self.session.turn_detection)
+        self.speech: UserSpeech | None = None  # the user item being spoken or transcribed
+        self._activity_open = False  # livegate-driven turns: activityStart sent, activityEnd not yet
+        self._discarding = False  # the rest of a cancelled Gemini turn is dropped until its turnComplete
+        self._item_audio: OrderedDict[str, bytes] = OrderedDict()
         self._emit("session.created", session=self.session.render(beta=beta))
         if beta:
-            self._emit("conversation.created", conversation={"id": self.conversation_id, "object": "realtime.conversation"})
+            self._emit("conversation.created", conversation={"id": conversation_id, "object": "realtime.conversation"})
 
     # ---- draining ----------------------------------------------------------------------------
 
@@ -134,6 +149,11 @@ class Translator:
     def actions_to_upstream(self) -> list[UpstreamAction]:
         out, self._upstream = self._upstream, []
         return out
+
+    @property
+    def gemini_turns(self) -> bool:
+        """Whether Gemini's own activity detection ends the user's turns (else livegate does)."""
+        return gemini_detects_turns(self.session.turn_detection)
 
     # ---- client side -------------------------------------------------------------------------
 
@@ -153,43 +173,148 @@ class Translator:
     def _handle_client(self, event: ClientEvent) -> None:
         match event:
             case InputAudioBufferAppend():
-                self._append_audio(event)
+                self._append_audio(event.audio)
             case SessionUpdate():
                 self._session_update(event)
             case ConversationItemCreate():
                 self._item_create(event)
             case ResponseCreate():
                 self._response_create(event)
+            case InputAudioBufferCommit():
+                self._commit()
+            case InputAudioBufferClear():
+                self.input.clear()
+                self._emit("input_audio_buffer.cleared")
             case ConversationItemRetrieve():
                 item = self.conversation.get(event.item_id)
                 if item is None:
                     raise ClientError(
                         f"Item with item_id not found: {event.item_id}", code="item_retrieve_invalid_item_id", param="item_id"
                     )
-                self._emit("conversation.item.retrieved", item=render_item(item, beta=self.beta, with_audio=True))
+                rendered = render_item(item, beta=self.beta, with_audio=True)
+                audio = self._item_audio.get(event.item_id)
+                if audio is not None:
+                    rendered["content"][0]["audio"] = base64.b64encode(audio).decode("ascii")
+                self._emit("conversation.item.retrieved", item=rendered)
             case ConversationItemDelete():
                 if not self.conversation.delete(event.item_id):
                     raise ClientError(f"Item with item_id not found: {event.item_id}", code="item_delete_invalid_item_id", param="item_id")
                 if event.item_id in self._unsent:
                     self._unsent.remove(event.item_id)
+                self._item_audio.pop(event.item_id, None)
                 self._emit("conversation.item.deleted", item_id=event.item_id)
-            case (
-                InputAudioBufferCommit()
-                | InputAudioBufferClear()
-                | ConversationItemTruncate()
-                | ResponseCancel()
-                | OutputAudioBufferClear()
-            ):
+            case ConversationItemTruncate() | ResponseCancel() | OutputAudioBufferClear():
                 raise ClientError(
                     f"livegate does not support '{_TYPES[type(event)]}' yet.", code="unsupported_event", param="type"
                 )
 
-    def _append_audio(self, event: InputAudioBufferAppend) -> None:
-        if self.session.input_format != "pcm16":
-            raise ClientError("livegate does not support G.711 input yet.", code="unsupported_audio_format", param="audio")
+    def _append_audio(self, audio: str) -> None:
+        try:
+            raw = binascii.a2b_base64(audio)
+        except binascii.Error:
+            raise ClientError("Invalid 'audio': expected base64-encoded audio bytes.", code="invalid_value", param="audio") from None
+        pcm, speech = self.input.append(raw)
         self._ensure_upstream()
-        # OpenAI pcm16 is 24 kHz; Gemini resamples any rate declared in the MIME type (gemini-live.md §8).
-        self._send(b'{"realtimeInput":{"audio":{"mimeType":"audio/pcm;rate=24000","data":"' + event.audio.encode() + b'"}}}')
+        if pcm and (self.gemini_turns or self._activity_open):
+            self._send_audio(pcm)
+        for event in speech:
+            if isinstance(event, SpeechStarted):
+                self._speech_started(event.ms)
+            else:
+                self._speech_stopped(event.ms)
+
+    def _send_audio(self, pcm: bytes) -> None:
+        # Gemini Live: PCM16 little-endian at the rate the MIME type declares (gemini-live.md §4.5, §8).
+        data = base64.b64encode(pcm)
+        self._send(b'{"realtimeInput":{"audio":{"mimeType":"audio/pcm;rate=16000","data":"' + data + b'"}}}')
+
+    def _speech_started(self, ms: int) -> None:
+        detection = self.session.turn_detection or {}
+        padding = detection.get("prefix_padding_ms", 0)
+        start = max(0, ms - (padding if isinstance(padding, int) else 0))
+        self._begin_speech(start)
+        if not self.gemini_turns and not self._activity_open:
+            # livegate takes the turn: open the activity and send the speech with its prefix padding.
+            self._open_activity()
+            _, pcm = self.input.take(start, self.input.position_ms)
+            self._send_held(pcm)
+
+    def _begin_speech(self, start_ms: int) -> None:
+        self._complete_transcription()
+        speech = UserSpeech(self.ids("item"), start_ms)
+        self.speech = speech
+        self._emit("input_audio_buffer.speech_started", audio_start_ms=start_ms, item_id=speech.item_id)
+        detection = self.session.turn_detection or {}
+        if self.responses.active is not None and detection.get("interrupt_response", True) is not False:
+            # OpenAI Realtime: barge-in ends the reply at once, nothing of it after (§5.4). Gemini's own
+            # detection interrupts it upstream; what it already sent of the turn is dropped.
+            self._discarding = True
+            self.responses.cancel("turn_detected")
+            if not self.gemini_turns:
+                self._open_activity()  # activityStart interrupts Gemini's generation (§4.5)
+
+    def _speech_stopped(self, ms: int) -> None:
+        speech = self.speech
+        if speech is None or speech.committed:
+            return
+        self._emit("input_audio_buffer.speech_stopped", audio_end_ms=ms, item_id=speech.item_id)
+        raw, _ = self.input.take(speech.start_ms, ms)
+        self._commit_item(speech, raw, ms - speech.start_ms)
+
+    def _commit_item(self, speech: UserSpeech, raw: bytes, duration_ms: float) -> None:
+        speech.committed = True
+        speech.seconds = duration_ms / 1000
+        item = {"id": speech.item_id, "type": "message", "status": "completed", "role": "user", "content": [{"type": "input_audio", "transcript": None}]}
+        previous = self.conversation.insert(item, None)
+        self._keep_audio(speech.item_id, raw)
+        self._emit("input_audio_buffer.committed", previous_item_id=previous, item_id=speech.item_id)
+        self.responses.item_added(item, previous)
+        self.responses.item_done(item, previous)
+        self._send_transcript_deltas()
+
+    def _keep_audio(self, item_id: str, raw: bytes) -> None:
+        self._item_audio[item_id] = raw
+        while len(self._item_audio) > KEEP_ITEM_AUDIO:
+            self._item_audio.popitem(last=False)
+
+    def _commit(self) -> None:
+        buffered = self.input.buffered_ms()
+        if self.speech is not None and not self.speech.committed:
+            # Mid-speech: end the user's turn here (gemini-live.md §12: audioStreamEnd flushes Gemini's detector).
+            if self.gemini_turns:
+                self._send(b'{"realtimeInput":{"audioStreamEnd":true}}')
+            self._speech_stopped(self.input.position_ms)
+            return
+        if buffered < MIN_COMMIT_MS:
+            raise ClientError(
+                "Error committing input audio buffer: buffer too small. Expected at least 100ms of audio, but buffer "
+                f"only has {buffered:.2f}ms of audio.",
+                code="input_audio_buffer_commit_empty",
+            )
+        raw, pcm = self.input.take_all()
+        self._complete_transcription()
+        speech = UserSpeech(self.ids("item"), self.input.position_ms - int(buffered))
+        self.speech = speech
+        self._ensure_upstream()
+        if self.gemini_turns:
+            self._send_held(pcm)
+            self._send(b'{"realtimeInput":{"audioStreamEnd":true}}')
+        else:
+            # Manual turn: the whole buffer, from its first sample, inside activity markers; the end
+            # marker waits for response.create, which is when OpenAI starts the reply (§5.2).
+            self._open_activity()
+            self._send_held(pcm)
+        self._commit_item(speech, raw, buffered)
+
+    def _open_activity(self) -> None:
+        if not self._activity_open:
+            self._activity_open = True
+            self._send(b'{"realtimeInput":{"activityStart":{}}}')
+
+    def _send_held(self, pcm: bytes) -> None:
+        step = AUDIO_FRAME_MS * PCM16K_BYTES_PER_MS
+        for offset in range(0, len(pcm), step):
+            self._send_audio(pcm[offset : offset + step])
 
     def _session_update(self, event: SessionUpdate) -> None:
         before = build_setup(self.route, self.session) if self.upstream is not Upstream.IDLE else None
@@ -203,25 +328,28 @@ class Translator:
                 code="session_update_not_applied",
                 param="session",
             )
+        self.input.change_format(self.session.input_format)
+        if self.upstream is Upstream.IDLE:
+            self.input = InputAudio(self.session.input_format, self.session.turn_detection)
         self._emit("session.updated", session=self.session.render(beta=self.beta))
 
     def _item_create(self, event: ConversationItemCreate) -> None:
         item = normalize_item(event.item, lambda: self.ids("item"))
         previous = self.conversation.insert(item, event.previous_item_id)
         self._unsent.append(item["id"])
-        self._item_added(item, previous)
-        self._item_done(item, previous)
+        self.responses.item_added(item, previous)
+        self.responses.item_done(item, previous)
 
     def _response_create(self, event: ResponseCreate) -> None:
-        if self.response is not None:
+        if self.responses.active is not None:
             raise ClientError(
-                f"Conversation already has an active response in progress: {self.response.id}. Wait until the "
+                f"Conversation already has an active response in progress: {self.responses.active.id}. Wait until the "
                 "response is finished before creating a new one.",
                 code="conversation_already_has_active_response",
             )
         params = event.response
         for name, value in params.items():
-            if value is None or name in ("metadata",):
+            if value is None or name == "metadata":
                 continue  # OpenAI Realtime: an explicit null means "not set" (LiveKit sends instructions: null)
             if name in ("output_modalities", "modalities") and self._same_modalities(value):
                 continue
@@ -230,15 +358,20 @@ class Translator:
             raise ClientError(
                 f"livegate does not support 'response.{name}' in response.create yet.", code="unsupported_parameter", param=f"response.{name}"
             )
-        self._open_response(params.get("metadata"))
+        self.responses.open(params.get("metadata"))
         self._ensure_upstream()
         turns = self._take_unsent()
-        # Gemini has no "create a response": a completed client turn starts generation (gemini-live.md §12).
-        self._send(orjson.dumps({"clientContent": {"turns": turns, "turnComplete": True}}))
+        if self._activity_open:
+            if turns:
+                self._send(orjson.dumps({"clientContent": {"turns": turns, "turnComplete": False}}))
+            self._activity_open = False
+            self._send(b'{"realtimeInput":{"activityEnd":{}}}')
+        else:
+            # Gemini has no "create a response": a completed client turn starts generation (gemini-live.md §12).
+            self._send(orjson.dumps({"clientContent": {"turns": turns, "turnComplete": True}}))
 
     def _same_modalities(self, value: Any) -> bool:
-        audio = isinstance(value, list) and "audio" in value
-        return isinstance(value, list) and audio == self.session.audio_output
+        return isinstance(value, list) and ("audio" in value) == self.session.audio_output
 
     def _take_unsent(self) -> list[dict[str, Any]]:
         turns = []
@@ -278,10 +411,10 @@ class Translator:
             self.upstream = Upstream.READY
             self._upstream.extend(SendUpstream(frame) for frame in self._queued)
             self._queued.clear()
-        content = message.get("serverContent")
         usage = message.get("usageMetadata")
-        if usage is not None and self.response is not None:
-            self.response.usage = openai_usage(usage)
+        if usage is not None and self.responses.active is not None and not self._discarding:
+            self.responses.active.usage = openai_usage(usage)
+        content = message.get("serverContent")
         if content is not None:
             self._server_content(content)
         update = message.get("sessionResumptionUpdate")
@@ -289,6 +422,22 @@ class Translator:
             self.resumption_handle = update["newHandle"]
 
     def _server_content(self, content: dict[str, Any]) -> None:
+        transcription = content.get("inputTranscription")
+        if transcription is not None:
+            self._input_transcription(transcription)
+        if content.get("interrupted"):
+            self._interrupted()
+        if not self._discarding:
+            self._model_output(content)
+        if content.get("turnComplete"):
+            if self._discarding:
+                self._discarding = False
+            else:
+                self.responses.finish("completed")
+            self._complete_transcription()
+
+    def _model_output(self, content: dict[str, Any]) -> None:
+        responses = self.responses
         text_upstream = upstream_modality(self.route, self.session) == "TEXT"
         turn = content.get("modelTurn")
         if turn is not None:
@@ -296,19 +445,75 @@ class Translator:
                 if part.get("thought"):
                     continue  # native-audio models' text parts are thoughts, never the reply (§12)
                 if text_upstream and "text" in part:
-                    self._output_text(part["text"])
+                    self._reply_begins()
+                    responses.text(part["text"])
                 elif "inlineData" in part and self.session.audio_output:
-                    self._output_audio(part["inlineData"].get("data", ""))
+                    self._reply_begins()
+                    responses.audio(part["inlineData"].get("data", ""))
         transcription = content.get("outputTranscription")
         if transcription is not None and not text_upstream and transcription.get("text"):
+            self._reply_begins()
             if self.session.audio_output:
-                self._output_transcript(transcription["text"])
+                responses.transcript(transcription["text"])
             else:
-                self._output_text(transcription["text"])
-        if content.get("generationComplete") and self.response is not None:
-            self._close_message(self.response)
-        if content.get("turnComplete") and self.response is not None:
-            self._finish_response(self.response, "completed")
+                responses.text(transcription["text"])
+        if content.get("generationComplete"):
+            responses.close_message()
+
+    def _reply_begins(self) -> None:
+        # Gemini decided the user's turn is over: the client gets it committed before the reply.
+        speech = self.speech
+        if speech is not None and not speech.committed:
+            self._speech_stopped(self.input.position_ms)
+
+    def _interrupted(self) -> None:
+        # Gemini Live: interrupted > (toolCallCancellation) > turnComplete, and nothing more of the cut
+        # turn (gemini-live.md §6.3).
+        if self.responses.active is not None:
+            if self.speech is None or self.speech.committed:
+                self._begin_speech(self.input.position_ms)
+            else:
+                self.responses.cancel("turn_detected")
+        self._discarding = True
+
+    def _input_transcription(self, transcription: dict[str, Any]) -> None:
+        speech = self.speech
+        if speech is None or self.session.transcription is None:
+            return
+        if transcription.get("text"):
+            speech.transcript.append(transcription["text"])
+            self._send_transcript_deltas()
+        if transcription.get("finished") and speech.committed:
+            self._complete_transcription()
+
+    def _send_transcript_deltas(self) -> None:
+        speech = self.speech
+        if speech is None or not speech.committed or self.session.transcription is None:
+            return
+        for piece in speech.transcript[speech.sent :]:
+            self._emit("conversation.item.input_audio_transcription.delta", item_id=speech.item_id, content_index=0, delta=piece)
+        speech.sent = len(speech.transcript)
+
+    def _complete_transcription(self) -> None:
+        """One ``completed`` per user audio item: when Gemini says it is finished, or at the turn's end."""
+        speech = self.speech
+        if speech is None or not speech.committed:
+            return
+        self.speech = None
+        if self.session.transcription is None:
+            return
+        self._send_transcript_deltas()
+        transcript = "".join(speech.transcript).strip()
+        item = self.conversation.get(speech.item_id)
+        if item is not None:
+            item["content"][0]["transcript"] = transcript
+        self._emit(
+            "conversation.item.input_audio_transcription.completed",
+            item_id=speech.item_id,
+            content_index=0,
+            transcript=transcript,
+            usage={"type": "duration", "seconds": round(speech.seconds, 3)},
+        )
 
     def receive_upstream_closed(self, code: int, reason: str, now: float) -> None:
         if self.upstream is Upstream.CLOSED:
@@ -316,132 +521,12 @@ class Translator:
         self.upstream = Upstream.CLOSED
         client_code, error_type = UPSTREAM_CLOSES.get(code, (1011, "server_error"))
         message = f"Gemini Live closed the connection ({code}): {reason}" if reason else f"Gemini Live closed the connection ({code})."
-        if self.response is not None:
-            details = {"type": "failed", "error": {"type": error_type, "code": f"upstream_closed_{code}", "message": message}}
-            self._finish_response(self.response, "failed", details)
+        details = {"type": "failed", "error": {"type": error_type, "code": f"upstream_closed_{code}", "message": message}}
+        self.responses.finish("failed", details)
         self._error(ClientError(message, code=f"upstream_closed_{code}", error_type=error_type))
         self._client.append(CloseClient(client_code, reason[:120] if reason else "upstream closed"))
 
-    # ---- responses ---------------------------------------------------------------------------
-
-    def _open_response(self, metadata: Any) -> Response:
-        response = Response(self.ids("resp"), metadata, text_output=not self.session.audio_output)
-        self.response = response
-        self._emit("response.created", response=self._render_response(response))
-        return response
-
-    def _current_response(self) -> Response:
-        # Gemini may answer without response.create (voice activity, a tool result): OpenAI clients
-        # still get response.created first (openai-realtime.md §5.2).
-        return self.response if self.response is not None else self._open_response(None)
-
-    def _open_message(self, response: Response) -> dict[str, Any]:
-        if response.item is not None:
-            return response.item
-        item = {"id": self.ids("item"), "type": "message", "status": "in_progress", "role": "assistant", "content": []}
-        response.item = item
-        previous = self.conversation.insert(item, None)
-        index = len(response.output)
-        response.output.append(item)
-        self._emit("response.output_item.added", response_id=response.id, output_index=index, item=render_item(item, beta=self.beta))
-        self._item_added(item, previous)
-        part = {"type": "text", "text": ""} if response.text_output else {"type": "audio", "transcript": ""}
-        self._emit("response.content_part.added", response_id=response.id, item_id=item["id"], output_index=index, content_index=0, part=part)
-        return item
-
-    def _output_text(self, text: str) -> None:
-        response = self._current_response()
-        item = self._open_message(response)
-        response.parts.append(text)
-        name = "response.text.delta" if self.beta else "response.output_text.delta"
-        self._emit(name, **self._part_ids(response, item), delta=text)
-
-    def _output_transcript(self, text: str) -> None:
-        response = self._current_response()
-        item = self._open_message(response)
-        response.parts.append(text)
-        name = "response.audio_transcript.delta" if self.beta else "response.output_audio_transcript.delta"
-        self._emit(name, **self._part_ids(response, item), delta=text)
-
-    def _output_audio(self, data: str) -> None:
-        response = self._current_response()
-        item = self._open_message(response)
-        name = "response.audio.delta" if self.beta else "response.output_audio.delta"
-        self._emit(name, **self._part_ids(response, item), delta=data)
-
-    def _part_ids(self, response: Response, item: dict[str, Any]) -> dict[str, Any]:
-        return {"response_id": response.id, "item_id": item["id"], "output_index": response.output.index(item), "content_index": 0}
-
-    def _close_message(self, response: Response, status: str = "completed") -> None:
-        item = response.item
-        if item is None or item["status"] != "in_progress":
-            return
-        ids = self._part_ids(response, item)
-        text = "".join(response.parts)
-        if response.text_output:
-            self._emit("response.text.done" if self.beta else "response.output_text.done", **ids, text=text)
-            part = {"type": "text", "text": text}
-            item["content"] = [{"type": "output_text", "text": text}]
-        else:
-            self._emit("response.audio.done" if self.beta else "response.output_audio.done", **ids)
-            self._emit("response.audio_transcript.done" if self.beta else "response.output_audio_transcript.done", **ids, transcript=text)
-            part = {"type": "audio", "transcript": text}
-            item["content"] = [{"type": "output_audio", "transcript": text}]
-        self._emit("response.content_part.done", **ids, part=part)
-        item["status"] = status
-        rendered = render_item(item, beta=self.beta)
-        self._emit("response.output_item.done", response_id=response.id, output_index=ids["output_index"], item=rendered)
-        self._item_done(item, self.conversation.previous_id(item["id"]))
-
-    def _finish_response(self, response: Response, status: str, details: dict[str, Any] | None = None) -> None:
-        self._close_message(response, "completed" if status == "completed" else "incomplete")
-        response.status, response.status_details = status, details
-        self.response = None
-        # OpenAI Realtime: every response.created gets exactly one response.done (§4.4).
-        self._emit("response.done", response=self._render_response(response))
-
-    def _render_response(self, response: Response) -> dict[str, Any]:
-        session = self.session.ga
-        rendered: dict[str, Any] = {
-            "object": "realtime.response",
-            "id": response.id,
-            "status": response.status,
-            "status_details": response.status_details,
-            "output": [render_item(item, beta=self.beta) for item in response.output],
-            "conversation_id": self.conversation_id,
-        }
-        if self.beta:
-            rendered |= {
-                "modalities": ["text"] if response.text_output else ["audio", "text"],
-                "voice": session["audio"]["output"]["voice"],
-                "output_audio_format": self.session.output_format,
-                "temperature": 0.8 if self.session.temperature is None else self.session.temperature,
-                "max_output_tokens": session["max_output_tokens"],
-            }
-        else:
-            rendered |= {
-                "output_modalities": ["text"] if response.text_output else ["audio"],
-                "max_output_tokens": session["max_output_tokens"],
-                "audio": {"output": {"format": session["audio"]["output"]["format"], "voice": session["audio"]["output"]["voice"]}},
-            }
-        in_progress = response.status == "in_progress"
-        rendered["usage"] = None if in_progress else (response.usage or EMPTY_USAGE)
-        rendered["metadata"] = response.metadata
-        return rendered
-
     # ---- events ------------------------------------------------------------------------------
-
-    def _item_added(self, item: dict[str, Any], previous: str | None) -> None:
-        rendered = render_item(item, beta=self.beta)
-        if self.beta:
-            # Beta has one "item appeared" event (openai-realtime.md §2.5).
-            self._emit("conversation.item.created", previous_item_id=previous, item=rendered)
-        else:
-            self._emit("conversation.item.added", previous_item_id=previous, item=rendered)
-
-    def _item_done(self, item: dict[str, Any], previous: str | None) -> None:
-        if not self.beta:
-            self._emit("conversation.item.done", previous_item_id=previous, item=render_item(item, beta=False))
 
     def _emit(self, kind: str, **fields: Any) -> None:
         self._client.append(orjson.dumps({"type": kind, "event_id": self.ids("event"), **fields}).decode())
@@ -452,8 +537,6 @@ class Translator:
 
 
 _TYPES = {
-    InputAudioBufferCommit: "input_audio_buffer.commit",
-    InputAudioBufferClear: "input_audio_buffer.clear",
     ConversationItemTruncate: "conversation.item.truncate",
     ResponseCancel: "response.cancel",
     OutputAudioBufferClear: "output_audio_buffer.clear",

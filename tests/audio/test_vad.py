@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livegate.emulator.vad import ActivityDetector, SpeechEnded, SpeechStarted, VadSettings
+from livegate.audio.vad import ActivityDetector, SpeechEnded, SpeechStarted, VadSettings
 
 
 def tone(seconds: float, rate: int = 16000, dbfs: float = -20.0) -> bytes:

@@ -1,0 +1,141 @@
+"""The input audio buffer of one OpenAI Realtime session.
+
+Every ``input_audio_buffer.append`` is converted once to the 16 kHz PCM16 Gemini takes, and fed to
+livegate's own speech detector, which Gemini does not have an equivalent event for (gemini-live.md
+§6.2): it gives OpenAI's ``speech_started`` / ``speech_stopped`` with the silence and threshold that
+were mapped to Gemini's own activity detection, so the two agree. Positions are milliseconds of all
+audio appended in the session (openai-realtime.md §5.2). The audio of the current utterance is kept,
+in the client's format for ``conversation.item.retrieve`` and at 16 kHz for turns livegate sends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from livegate.audio.formats import InputConverter, bytes_per_ms
+from livegate.audio.vad import ActivityDetector, SpeechEnded, VadSettings
+from livegate.gemini.setup import EAGERNESS
+
+__all__ = ["InputAudio", "SpeechStarted", "SpeechStopped", "detector_settings"]
+
+PCM16K_BYTES_PER_MS = 32
+KEEP_BEFORE_SPEECH_MS = 1000  # audio kept while nobody speaks: prefix padding comes from here
+MAX_UTTERANCE_MS = 300_000  # an utterance longer than five minutes keeps its last five minutes
+MIN_SPEECH_MS = 20  # speech must last this long before it starts (Gemini's default prefixPaddingMs)
+DEFAULT_SILENCE_MS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStarted:
+    ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStopped:
+    ms: int
+
+
+def detector_settings(detection: dict[str, Any]) -> VadSettings:
+    """livegate's detector, tuned as the setup tuned Gemini's (gemini.setup._realtime_input_config)."""
+    if detection.get("type") == "semantic_vad":
+        silence = EAGERNESS.get(str(detection.get("eagerness", "auto")), EAGERNESS["auto"])[1]
+        threshold = 0.5
+    else:
+        value = detection.get("silence_duration_ms")
+        silence = value if isinstance(value, int) else DEFAULT_SILENCE_MS
+        raw = detection.get("threshold")
+        threshold = float(raw) if isinstance(raw, int | float) else 0.5
+    # OpenAI's threshold 0..1 to an energy threshold: 0.5 is -50 dBFS, 0.8 is -38 dBFS.
+    return VadSettings(threshold_dbfs=-70.0 + 40.0 * threshold, prefix_ms=MIN_SPEECH_MS, silence_ms=silence)
+
+
+class InputAudio:
+    def __init__(self, fmt: str, detection: dict[str, Any] | None) -> None:
+        self.format = fmt
+        self._converter = InputConverter(fmt)
+        self._bytes_per_ms = bytes_per_ms(fmt)
+        self._detector = ActivityDetector(detector_settings(detection), 16000) if detection else None
+        self._samples = 0  # 16 kHz samples produced since the session started
+        self._raw = bytearray()  # client-format audio from _raw_start_ms on
+        self._raw_start_ms = 0.0
+        self._pcm = bytearray()  # the same span at 16 kHz
+        self._pcm_start_ms = 0.0
+        self.speaking = False
+
+    @property
+    def position_ms(self) -> int:
+        return self._samples // 16
+
+    def append(self, raw: bytes) -> tuple[bytes, list[SpeechStarted | SpeechStopped]]:
+        """16 kHz PCM16 for Gemini, and what the detector heard in it."""
+        pcm = self._converter.convert(raw)
+        self._raw += raw
+        self._pcm += pcm
+        self._samples += len(pcm) // 2
+        events: list[SpeechStarted | SpeechStopped] = []
+        if self._detector is not None:
+            for event in self._detector.feed(pcm):
+                ms = event.sample // 16
+                if isinstance(event, SpeechEnded):
+                    self.speaking = False
+                    events.append(SpeechStopped(ms))
+                else:
+                    self.speaking = True
+                    events.append(SpeechStarted(ms))
+        self._trim()
+        return pcm, events
+
+    def _trim(self) -> None:
+        keep_ms = MAX_UTTERANCE_MS if self.speaking else KEEP_BEFORE_SPEECH_MS
+        if self._detector is None:
+            keep_ms = MAX_UTTERANCE_MS  # without a detector the whole buffer waits for commit or clear
+        end_ms = self.position_ms
+        self._drop_before(end_ms - keep_ms)
+
+    def _drop_before(self, ms: float) -> None:
+        if ms > self._raw_start_ms:
+            cut = int((ms - self._raw_start_ms) * self._bytes_per_ms)
+            cut -= cut % (2 if self.format == "pcm16" else 1)
+            del self._raw[:cut]
+            self._raw_start_ms += cut / self._bytes_per_ms
+        if ms > self._pcm_start_ms:
+            cut = int((ms - self._pcm_start_ms) * PCM16K_BYTES_PER_MS) & ~1
+            del self._pcm[:cut]
+            self._pcm_start_ms += cut / PCM16K_BYTES_PER_MS
+
+    def take(self, start_ms: float, end_ms: float) -> tuple[bytes, bytes]:
+        """The span's audio in the client's format and at 16 kHz; everything before ``end_ms`` is let go."""
+        raw = self._slice(self._raw, self._raw_start_ms, self._bytes_per_ms, start_ms, end_ms)
+        pcm = self._slice(self._pcm, self._pcm_start_ms, PCM16K_BYTES_PER_MS, start_ms, end_ms)
+        self._drop_before(end_ms)
+        return raw, pcm
+
+    def take_all(self) -> tuple[bytes, bytes]:
+        """The whole buffer (manual turns: ``input_audio_buffer.commit``)."""
+        raw, pcm = bytes(self._raw), bytes(self._pcm)
+        self.clear()
+        return raw, pcm
+
+    def buffered_ms(self) -> float:
+        return len(self._pcm) / PCM16K_BYTES_PER_MS
+
+    def clear(self) -> None:
+        self._raw.clear()
+        self._pcm.clear()
+        self._raw_start_ms = self._pcm_start_ms = self.position_ms
+
+    def _slice(self, buffer: bytearray, start: float, per_ms: int, from_ms: float, to_ms: float) -> bytes:
+        lo = max(0, int((from_ms - start) * per_ms))
+        hi = max(lo, int((to_ms - start) * per_ms))
+        if per_ms != 8:
+            lo, hi = lo & ~1, hi & ~1
+        return bytes(buffer[lo:hi])
+
+    def change_format(self, fmt: str) -> None:
+        if fmt != self.format:
+            self.format = fmt
+            self._converter = InputConverter(fmt)
+            self._bytes_per_ms = bytes_per_ms(fmt)
+            self._raw.clear()
+            self._raw_start_ms = self.position_ms

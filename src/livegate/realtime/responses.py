@@ -1,0 +1,179 @@
+"""OpenAI responses as Gemini's output streams in: the events of openai-realtime.md §5.1 and §5.2
+in their order, in either dialect, and one ``response.done`` for every ``response.created``."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from livegate.audio.formats import OutputConverter
+from livegate.gemini.usage import EMPTY_USAGE
+from livegate.realtime.conversation import Conversation, render_item
+from livegate.realtime.session import Session
+
+__all__ = ["Response", "Responses"]
+
+Emit = Callable[..., None]
+
+
+@dataclass
+class Response:
+    id: str
+    metadata: Any
+    text_output: bool
+    output: list[dict[str, Any]] = field(default_factory=list)
+    item: dict[str, Any] | None = None  # the assistant message being streamed
+    parts: list[str] = field(default_factory=list)
+    usage: dict[str, Any] | None = None
+    status: str = "in_progress"
+    status_details: dict[str, Any] | None = None
+
+
+class Responses:
+    """The response in progress, if any, and the events that make it up."""
+
+    def __init__(
+        self, *, session: Session, conversation: Conversation, conversation_id: str, beta: bool, ids: Callable[[str], str], emit: Emit
+    ) -> None:
+        self.session = session
+        self.conversation = conversation
+        self.conversation_id = conversation_id
+        self.beta = beta
+        self.ids = ids
+        self.emit = emit
+        self.active: Response | None = None
+        self.output = OutputConverter(session.output_format)
+        names = ("text", "audio", "audio_transcript") if beta else ("output_text", "output_audio", "output_audio_transcript")
+        self._text, self._audio, self._transcript = (f"response.{name}" for name in names)
+
+    def open(self, metadata: Any) -> Response:
+        response = Response(self.ids("resp"), metadata, text_output=not self.session.audio_output)
+        self.active = response
+        if self.output.format != self.session.output_format:
+            self.output = OutputConverter(self.session.output_format)
+        self.emit("response.created", response=self.render(response))
+        return response
+
+    def current(self) -> Response:
+        # Gemini may answer without response.create (voice activity, a tool result): OpenAI clients
+        # still get response.created first (openai-realtime.md §5.2).
+        return self.active if self.active is not None else self.open(None)
+
+    def text(self, text: str) -> None:
+        response = self.current()
+        item = self._open_message(response)
+        response.parts.append(text)
+        self.emit(f"{self._text}.delta", **self._ids(response, item), delta=text)
+
+    def transcript(self, text: str) -> None:
+        response = self.current()
+        item = self._open_message(response)
+        response.parts.append(text)
+        self.emit(f"{self._transcript}.delta", **self._ids(response, item), delta=text)
+
+    def audio(self, data: str) -> None:
+        """Gemini's base64 24 kHz PCM16, passed through for pcm16 and converted otherwise."""
+        response = self.current()
+        item = self._open_message(response)
+        if not self.output.passthrough:
+            try:
+                pcm = binascii.a2b_base64(data)
+            except binascii.Error:
+                return
+            data = base64.b64encode(self.output.convert(pcm)).decode("ascii")
+        self.emit(f"{self._audio}.delta", **self._ids(response, item), delta=data)
+
+    def _open_message(self, response: Response) -> dict[str, Any]:
+        if response.item is not None:
+            return response.item
+        item = {"id": self.ids("item"), "type": "message", "status": "in_progress", "role": "assistant", "content": []}
+        response.item = item
+        previous = self.conversation.insert(item, None)
+        index = len(response.output)
+        response.output.append(item)
+        self.emit("response.output_item.added", response_id=response.id, output_index=index, item=render_item(item, beta=self.beta))
+        self.item_added(item, previous)
+        part = {"type": "text", "text": ""} if response.text_output else {"type": "audio", "transcript": ""}
+        self.emit("response.content_part.added", **self._ids(response, item), part=part)
+        return item
+
+    def _ids(self, response: Response, item: dict[str, Any]) -> dict[str, Any]:
+        return {"response_id": response.id, "item_id": item["id"], "output_index": response.output.index(item), "content_index": 0}
+
+    def close_message(self, status: str = "completed") -> None:
+        response = self.active
+        item = response.item if response is not None else None
+        if response is None or item is None or item["status"] != "in_progress":
+            return
+        ids = self._ids(response, item)
+        text = "".join(response.parts)
+        if response.text_output:
+            self.emit(f"{self._text}.done", **ids, text=text)
+            part = {"type": "text", "text": text}
+            item["content"] = [{"type": "output_text", "text": text}]
+        else:
+            self.emit(f"{self._audio}.done", **ids)
+            self.emit(f"{self._transcript}.done", **ids, transcript=text)
+            part = {"type": "audio", "transcript": text}
+            item["content"] = [{"type": "output_audio", "transcript": text}]
+        self.emit("response.content_part.done", **ids, part=part)
+        item["status"] = status
+        self.emit("response.output_item.done", response_id=response.id, output_index=ids["output_index"], item=render_item(item, beta=self.beta))
+        self.item_done(item, self.conversation.previous_id(item["id"]))
+
+    def finish(self, status: str = "completed", details: dict[str, Any] | None = None) -> None:
+        response = self.active
+        if response is None:
+            return
+        self.close_message("completed" if status == "completed" else "incomplete")
+        response.status, response.status_details = status, details
+        self.active = None
+        # OpenAI Realtime: every response.created gets exactly one response.done (§4.4).
+        self.emit("response.done", response=self.render(response))
+
+    def cancel(self, reason: str) -> None:
+        self.finish("cancelled", {"type": "cancelled", "reason": reason})
+
+    def render(self, response: Response) -> dict[str, Any]:
+        session = self.session.ga
+        output = session["audio"]["output"]
+        rendered: dict[str, Any] = {
+            "object": "realtime.response",
+            "id": response.id,
+            "status": response.status,
+            "status_details": response.status_details,
+            "output": [render_item(item, beta=self.beta) for item in response.output],
+            "conversation_id": self.conversation_id,
+        }
+        if self.beta:
+            rendered |= {
+                "modalities": ["text"] if response.text_output else ["audio", "text"],
+                "voice": output["voice"],
+                "output_audio_format": self.session.output_format,
+                "temperature": 0.8 if self.session.temperature is None else self.session.temperature,
+                "max_output_tokens": session["max_output_tokens"],
+            }
+        else:
+            rendered |= {
+                "output_modalities": ["text"] if response.text_output else ["audio"],
+                "max_output_tokens": session["max_output_tokens"],
+                "audio": {"output": {"format": output["format"], "voice": output["voice"]}},
+            }
+        rendered["usage"] = None if response.status == "in_progress" else (response.usage or EMPTY_USAGE)
+        rendered["metadata"] = response.metadata
+        return rendered
+
+    def item_added(self, item: dict[str, Any], previous: str | None) -> None:
+        rendered = render_item(item, beta=self.beta)
+        if self.beta:
+            # Beta has one "item appeared" event (openai-realtime.md §2.5).
+            self.emit("conversation.item.created", previous_item_id=previous, item=rendered)
+        else:
+            self.emit("conversation.item.added", previous_item_id=previous, item=rendered)
+
+    def item_done(self, item: dict[str, Any], previous: str | None) -> None:
+        if not self.beta:
+            self.emit("conversation.item.done", previous_item_id=previous, item=render_item(item, beta=False))
