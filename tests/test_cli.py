@@ -168,3 +168,41 @@ async def test_the_master_key_from_the_environment_guards_the_gateway() -> None:
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), 10)
+
+
+async def test_workers_share_one_port_and_stop_together() -> None:
+    import aiohttp
+    from openai import AsyncOpenAI
+
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "livegate", "serve", "--workers", "2", "--port", str(port),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        await wait_for_port(port)
+        pids = set()
+        connector = aiohttp.TCPConnector(force_close=True)  # a new connection each time: the kernel picks a worker
+        async with aiohttp.ClientSession(connector=connector) as http, asyncio.timeout(20):
+            while len(pids) < 2:
+                try:
+                    pids.add((await (await http.get(f"http://127.0.0.1:{port}/health")).json())["pid"])
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.05)  # the second worker may still be starting
+        assert process.pid not in pids
+        client = AsyncOpenAI(api_key="any", websocket_base_url=f"ws://127.0.0.1:{port}/v1")
+        async with client.realtime.connect(model="gpt-realtime") as connection:
+            await connection.session.update(session={"type": "realtime", "output_modalities": ["text"]})
+            await connection.conversation.item.create(item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": "workers"}]})
+            await connection.response.create()
+            reply = ""
+            async for event in connection:
+                if event.type == "response.output_text.delta":
+                    reply += event.delta
+                if event.type == "response.done":
+                    break
+        assert reply == "You said: workers"
+    finally:
+        process.terminate()
+        _, errors = await asyncio.wait_for(process.communicate(), 15)
+    assert process.returncode == 0, errors.decode()

@@ -56,8 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
         "the gateway accepts any key and listens on loopback only",
     )
     serve.add_argument(
+        "--workers",
+        type=_positive(int),
+        default=1,
+        help="gateway processes sharing the port, one per core (default 1; Linux SO_REUSEPORT)",
+    )
+    serve.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log verbosity (default: info)"
     )
+    serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one of --workers' processes
+    serve.add_argument("--embedded-emulator", help=argparse.SUPPRESS)  # the parent's emulator, for workers
 
     emulator = commands.add_parser(
         "emulator",
@@ -135,7 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     commands = {"emulator": _run_emulator, "serve": _run_serve}
     try:
-        return asyncio.run(commands[args.command](args))
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            return runner.run(commands[args.command](args))
     except ConfigError as exc:
         print(f"livegate: {exc}", file=sys.stderr)
         return ConfigError.exit_code
@@ -144,6 +153,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop (libuv) where it is installed: asyncio's own loop costs more per frame than the gateway does."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 async def _run_serve(args: argparse.Namespace) -> int:
@@ -156,16 +174,30 @@ async def _run_serve(args: argparse.Namespace) -> int:
     master_key = args.master_key or os.environ.get("LIVEGATE_MASTER_KEY") or (config.master_key if config else None)
     if master_key is None and args.host not in LOOPBACK and not args.host.startswith("127."):
         raise ConfigError(f"refusing to listen on {args.host} without a master key (--master-key or LIVEGATE_MASTER_KEY)")
+    if args.workers < 1:
+        raise ConfigError("--workers must be at least 1")
     emulator = None
-    if config is None:
+    if config is None and args.embedded_emulator:
+        config = embedded_config(args.embedded_emulator)
+    elif config is None:
         emulator = EmulatorServer(EmulatorConfig())
         await emulator.start()
         config = embedded_config(emulator.url)
-    gateway = Gateway(config, host=args.host, port=args.port, master_key=master_key)
+    if args.workers > 1:
+        try:
+            return await _run_workers(args, emulator.url if emulator else None)
+        finally:
+            if emulator is not None:
+                await emulator.stop()
+    gateway = Gateway(config, host=args.host, port=args.port, master_key=master_key, reuse_port=args.worker)
     try:
         await gateway.start()
     except OSError as exc:
         raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    if args.worker:
+        await _wait_for_signal()
+        await gateway.stop()
+        return 0
     log.info("livegate on %s: OpenAI Realtime (GA and beta) at %s/realtime", gateway.url, gateway.ws_url)
     if emulator is not None:
         log.info(
@@ -186,6 +218,34 @@ async def _run_serve(args: argparse.Namespace) -> int:
     await gateway.stop()
     if emulator is not None:
         await emulator.stop()
+    return 0
+
+
+async def _run_workers(args: argparse.Namespace, emulator_url: str | None) -> int:
+    """N processes on one port: the kernel spreads connections over them (SO_REUSEPORT)."""
+    argv = [sys.executable, "-m", "livegate", "serve", "--worker", "--host", args.host, "--port", str(args.port)]
+    argv += ["--log-level", args.log_level]
+    if args.config:
+        argv += ["--config", args.config]
+    if args.master_key:
+        argv += ["--master-key", args.master_key]
+    if emulator_url:
+        argv += ["--embedded-emulator", emulator_url]
+    children = [await asyncio.create_subprocess_exec(*argv) for _ in range(args.workers)]
+    log.info("livegate on http://%s:%d with %d worker processes: OpenAI Realtime at /v1/realtime", args.host, args.port, args.workers)
+    if emulator_url:
+        log.info("no --config: every model is served by the embedded Gemini Live emulator at %s", emulator_url)
+    stop = asyncio.ensure_future(_wait_for_signal())
+    exits = [asyncio.ensure_future(child.wait()) for child in children]
+    done, _ = await asyncio.wait([stop, *exits], return_when=asyncio.FIRST_COMPLETED)
+    failed = stop not in done
+    for child in children:
+        if child.returncode is None:
+            child.terminate()
+    await asyncio.gather(*exits)
+    stop.cancel()
+    if failed:
+        raise ConfigError(f"a worker stopped with exit code {next(c.returncode for c in children if c.returncode is not None)}")
     return 0
 
 

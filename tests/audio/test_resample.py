@@ -89,3 +89,21 @@ def test_output_does_not_depend_on_how_the_input_is_split(path: tuple[int, int],
     joined = b"".join(parts)
     assert joined == whole[: len(joined)]
     assert len(whole) - len(joined) <= 2 * (split.up - 1)  # at most one unfinished block waits
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(PATHS), st.lists(st.integers(min_value=1, max_value=700), min_size=1, max_size=30), st.integers(0, 2**32 - 1))
+def test_the_c_kernel_and_the_numpy_reference_give_the_same_bytes(path: tuple[int, int], sizes: list[int], seed: int) -> None:
+    from livegate.audio.resample import ACCELERATED
+
+    assert ACCELERATED, "the C kernel was not built (setup.py); CI builds it"
+    rin, rout = path
+    signal = np.random.default_rng(seed).integers(-32768, 32767, rin // 5, dtype=np.int64).astype("<i2").tobytes()
+    fast, reference = Resampler(rin, rout), Resampler(rin, rout, accelerated=False)
+    offset, i = 0, 0
+    while offset < len(signal):
+        size = sizes[i % len(sizes)] * 2
+        chunk = signal[offset : offset + size]
+        assert fast.process(chunk) == reference.process(chunk)
+        offset += size
+        i += 1

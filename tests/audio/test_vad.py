@@ -70,3 +70,13 @@ def test_events_do_not_depend_on_how_the_stream_is_split(sizes: list[int]) -> No
         offset += size
         i += 1
     assert events == [SpeechStarted(8000), SpeechEnded(24000)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.floats(min_value=-70, max_value=-10))
+def test_the_c_kernel_and_the_numpy_reference_decide_alike(seed: int, threshold: float) -> None:
+    rng = np.random.default_rng(seed)
+    levels = rng.choice([0, 50, 300, 3000], size=80)
+    pcm = np.concatenate([rng.normal(0, level + 1e-9, 160) for level in levels]).astype("<i2").tobytes()
+    settings = VadSettings(threshold, 20, 100)
+    assert ActivityDetector(settings, 16000).feed(pcm) == ActivityDetector(settings, 16000, accelerated=False).feed(pcm)

@@ -104,6 +104,7 @@ class Reply:
     awaiting: set[str] = field(default_factory=set)  # blocking call ids this turn waits for
     cancelled: bool = False
     first_frame_sent: bool = False
+    audio_timed: bool = False
     playback_end: float = 0.0
 
 
@@ -128,6 +129,7 @@ class Connection:
         self.route = route
         self.credentials = credentials
         self.opened_at = now
+        self._now = now
         self.phase = Phase.AWAITING_SETUP
         self.session: Session | None = None
         self.reply: Reply | None = None
@@ -168,6 +170,7 @@ class Connection:
             self._close(exc.code, exc.reason)
 
     def tick(self, now: float) -> None:
+        self._now = now
         while self._timers and self._timers[0][0] <= now and self.phase is not Phase.CLOSED:
             due, _, callback = heapq.heappop(self._timers)
             callback(due)
@@ -209,10 +212,15 @@ class Connection:
         return when
 
     def _send_reply_frame(self, reply: Reply, message: dict[str, Any], when: float, text: str = "") -> float:
+        audio = self.config.record_timing and "inlineData" in str(message.get("serverContent", {}).get("modelTurn", ""))
+
         def emit(t: float) -> None:
             if reply.cancelled:
                 return
             self._out.append(SendFrame(frame))
+            if audio and not reply.audio_timed and self.session is not None:
+                reply.audio_timed = True
+                self.session.first_audio_sent.append(self._now)
             if text:
                 reply.text_sent.append(text)
             if not reply.first_frame_sent:
@@ -460,6 +468,8 @@ class Connection:
         counters.audio_bytes_by_rate[chunk.rate] = counters.audio_bytes_by_rate.get(chunk.rate, 0) + len(chunk.data)
         if self.config.record_audio:
             session.audio.setdefault(chunk.rate, bytearray()).extend(chunk.data)
+        if self.config.record_timing:
+            session.audio_arrivals.append(now)
         for event in self._listener.audio(chunk.data, chunk.rate):
             if isinstance(event, Utterance):
                 self._heard(event, now)

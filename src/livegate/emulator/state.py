@@ -46,6 +46,7 @@ class EmulatorConfig:
     access_token_ttl_s: int = 3600
     pong_delay_ms: float = 0.0  # answer pings late, as the real service sometimes does (8-30 s)
     record_audio: bool = False  # keep every received audio byte, per declared rate, for tests
+    record_timing: bool = False  # when each audio message arrived and each reply's first audio left (bench/)
     accept_any_model: bool = False  # serve any model id (the gateway's embedded default upstream)
     scenario: Scenario = field(default_factory=lambda: SCENARIOS["echo"])
     catalogue: dict[str, ModelInfo] = field(default_factory=lambda: dict(CATALOGUE))
@@ -98,6 +99,8 @@ class Session:
     history: list[HistoryEntry] = field(default_factory=list)
     setups: list[dict[str, Any]] = field(default_factory=list)  # every setup received, in order
     audio: dict[int, bytearray] = field(default_factory=dict)  # with record_audio
+    audio_arrivals: list[float] = field(default_factory=list)  # with record_timing
+    first_audio_sent: list[float] = field(default_factory=list)  # with record_timing, one per reply
     message_index: int = -1
     handle: str = ""
     fired_faults: set[int] = field(default_factory=set)

@@ -56,12 +56,14 @@ class Gateway:
         port: int = 4000,
         master_key: str | None = None,
         upstream_ssl: ssl.SSLContext | None = None,
+        reuse_port: bool = False,
     ) -> None:
         self.config = config
         self.host = host
         self.port = port
         self.master_key = master_key if master_key is not None else config.master_key
         self.upstream_ssl = upstream_ssl
+        self.reuse_port = reuse_port  # several worker processes on one port (SO_REUSEPORT)
         self.app = web.Application()
         for path in ("/v1/realtime", "/realtime"):
             self.app.router.add_get(path, self._realtime)
@@ -86,7 +88,7 @@ class Gateway:
                 self._connectors[name] = UpstreamConnector(deployment, self._http, self.upstream_ssl)
         self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True, reuse_port=self.reuse_port or None)
         await site.start()
         self.port = bound_port(site)
 
@@ -161,4 +163,4 @@ class Gateway:
         return ws
 
     async def _health(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
+        return web.json_response({"status": "ok", "pid": os.getpid()})

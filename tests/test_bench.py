@@ -1,0 +1,41 @@
+"""A short run of the benchmark, so it cannot rot: every figure is produced (not how good it is)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+KEYS = (
+    "cpu_us_per_input_frame",
+    "added_latency_ms_p50",
+    "added_latency_ms_p99",
+    "first_audio_added_ms_p50",
+    "max_sessions_per_core",
+    "idle_session_kib",
+    "startup_s",
+)
+
+
+async def test_a_short_benchmark_run_produces_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    root = Path(__file__).resolve().parent.parent
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench", "--sessions", "3", "--duration", "3", "--ramp", "2,3", "--ramp-duration", "2",
+        "--idle-sessions", "5", "--json", str(out),
+        cwd=root, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(process.communicate(), 90)
+    assert process.returncode == 0, output.decode()
+    report = json.loads(out.read_text())
+    for key in KEYS:
+        assert isinstance(report[key], int | float), (key, report[key])
+    assert report["livegate"]["turns"] > 0
+    assert report["baseline"]["turns"] > 0
+    assert report["livegate"]["errors"] == 0
+    assert report["machine"]["cores"] >= 1
+    assert all(isinstance(value, float) for value in report["ratios"].values())
+    text = output.decode()
+    assert "livegate benchmark:" in text
+    assert "sessions on one core with p99 added latency under 20 ms" in text
