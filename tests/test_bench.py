@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
 KEYS = (
     "cpu_us_per_input_frame",
     "added_latency_ms_p50",
@@ -15,16 +16,16 @@ KEYS = (
     "max_sessions_per_core",
     "idle_session_kib",
     "startup_s",
+    "cpu_bound_sessions_per_core",
 )
 
 
 async def test_a_short_benchmark_run_produces_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    root = Path(__file__).resolve().parent.parent
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench", "--sessions", "3", "--duration", "3", "--ramp", "2,3", "--ramp-duration", "2",
         "--idle-sessions", "5", "--json", str(out),
-        cwd=root, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     output, _ = await asyncio.wait_for(process.communicate(), 90)
     assert process.returncode == 0, output.decode()
