@@ -200,7 +200,10 @@ def error_of(events: list[dict[str, Any]]) -> dict[str, Any]:
         ('{"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text"}]}, "event_id": "e1"}', "invalid_type", "item.content[0].text", "Invalid type for 'item.content[0].text'"),
         ('{"type": "conversation.item.create", "previous_item_id": "nope", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "x"}]}, "event_id": "e1"}', "invalid_value", "previous_item_id", "Item with id 'nope' not found."),
         ('{"type": "conversation.item.delete", "item_id": "nope", "event_id": "e1"}', "item_delete_invalid_item_id", "item_id", "Item with item_id not found: nope"),
-        ('{"type": "response.create", "response": {"instructions": "x"}, "event_id": "e1"}', "unsupported_parameter", "response.instructions", "livegate does not support 'response.instructions'"),
+        ('{"type": "response.create", "response": {"tools": []}, "event_id": "e1"}', "unsupported_parameter", "response.tools", "'tools' is part of Gemini's session setup"),
+        ('{"type": "response.create", "response": {"conversation": "none"}, "event_id": "e1"}', "unsupported_parameter", "response.conversation", "Gemini Live keeps one conversation"),
+        ('{"type": "response.cancel", "event_id": "e1"}', "response_cancel_not_active", None, "Cancellation failed: no active response found"),
+        ('{"type": "conversation.item.truncate", "item_id": "msg_x", "content_index": 0, "audio_end_ms": 10, "event_id": "e1"}', "item_truncate_invalid_item_id", "item_id", "Item with item_id not found"),
     ],
 )
 def test_bad_client_events_get_an_error_event_and_the_session_goes_on(frame: str, code: str, param: str | None, message: str) -> None:

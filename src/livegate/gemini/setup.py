@@ -49,8 +49,16 @@ def build_setup(route: UpstreamRoute, session: Session, *, handle: str | None = 
     if modality == "AUDIO":
         generation["speechConfig"] = {"voiceConfig": {"prebuiltVoiceConfig": {"voiceName": gemini_voice(session.voice)}}}
     setup: dict[str, Any] = {"model": route.model_name, "generationConfig": generation}
-    if session.instructions:
-        setup["systemInstruction"] = {"role": "user", "parts": [{"text": session.instructions}]}
+    instructions = session.instructions
+    choice = session.ga["tool_choice"]
+    if session.tools and choice == "required":
+        # Gemini Live has no forced function calling: tool_choice becomes an instruction (docs/mapping.md).
+        instructions += "\n\nAlways answer by calling one of the functions you were given."
+    elif session.tools and isinstance(choice, dict):
+        instructions += f"\n\nAnswer by calling the function {choice.get('name')}."
+    instructions = instructions.strip()
+    if instructions:
+        setup["systemInstruction"] = {"role": "user", "parts": [{"text": instructions}]}
     functions = [_declaration(tool) for tool in session.tools]
     if functions:
         setup["tools"] = [{"functionDeclarations": functions}]

@@ -45,12 +45,14 @@ class Responses:
         self.ids = ids
         self.emit = emit
         self.active: Response | None = None
+        self.audio_ms: dict[str, float] = {}  # assistant item -> milliseconds of audio sent to the client
         self.output = OutputConverter(session.output_format)
         names = ("text", "audio", "audio_transcript") if beta else ("output_text", "output_audio", "output_audio_transcript")
         self._text, self._audio, self._transcript = (f"response.{name}" for name in names)
 
-    def open(self, metadata: Any) -> Response:
-        response = Response(self.ids("resp"), metadata, text_output=not self.session.audio_output)
+    def open(self, metadata: Any, *, text_output: bool | None = None) -> Response:
+        text = not self.session.audio_output if text_output is None else text_output
+        response = Response(self.ids("resp"), metadata, text_output=text)
         self.active = response
         if self.output.format != self.session.output_format:
             self.output = OutputConverter(self.session.output_format)
@@ -77,6 +79,8 @@ class Responses:
     def audio(self, data: str) -> None:
         """Gemini's base64 24 kHz PCM16, passed through for pcm16 and converted otherwise."""
         response = self.current()
+        if response.text_output:
+            return  # a text-only response on a speaking model: its transcript is the text
         item = self._open_message(response)
         if not self.output.passthrough:
             try:
@@ -84,11 +88,15 @@ class Responses:
             except binascii.Error:
                 return
             data = base64.b64encode(self.output.convert(pcm)).decode("ascii")
+        # OpenAI Realtime: ms = bytes / 48 for pcm16 at 24 kHz, bytes / 8 for G.711 (§9).
+        per_ms = 8 if self.output.format != "pcm16" else 48
+        self.audio_ms[item["id"]] = self.audio_ms.get(item["id"], 0.0) + len(data) * 3 / 4 / per_ms
         self.emit(f"{self._audio}.delta", **self._ids(response, item), delta=data)
 
     def _open_message(self, response: Response) -> dict[str, Any]:
-        if response.item is not None:
+        if response.item is not None and response.item["status"] == "in_progress":
             return response.item
+        response.parts = []
         item = {"id": self.ids("item"), "type": "message", "status": "in_progress", "role": "assistant", "content": []}
         response.item = item
         previous = self.conversation.insert(item, None)
@@ -99,6 +107,26 @@ class Responses:
         part = {"type": "text", "text": ""} if response.text_output else {"type": "audio", "transcript": ""}
         self.emit("response.content_part.added", **self._ids(response, item), part=part)
         return item
+
+    def function_call(self, name: str, call_id: str, arguments: str) -> None:
+        """A Gemini toolCall as OpenAI's sequence (openai-realtime.md §5.3): the item with empty
+        arguments, the arguments, the done events; a message spoken before it comes first."""
+        response = self.current()
+        self.close_message()
+        item = {"id": self.ids("item"), "type": "function_call", "status": "in_progress", "name": name, "call_id": call_id, "arguments": ""}
+        previous = self.conversation.insert(item, None)
+        index = len(response.output)
+        response.output.append(item)
+        self.emit("response.output_item.added", response_id=response.id, output_index=index, item=render_item(item, beta=self.beta))
+        self.item_added(item, previous)
+        ids = {"response_id": response.id, "item_id": item["id"], "output_index": index, "call_id": call_id}
+        self.emit("response.function_call_arguments.delta", **ids, delta=arguments)
+        done = ids | {"arguments": arguments} if self.beta else ids | {"name": name, "arguments": arguments}
+        self.emit("response.function_call_arguments.done", **done)
+        item["arguments"] = arguments
+        item["status"] = "completed"
+        self.emit("response.output_item.done", response_id=response.id, output_index=index, item=render_item(item, beta=self.beta))
+        self.item_done(item, previous)
 
     def _ids(self, response: Response, item: dict[str, Any]) -> dict[str, Any]:
         return {"response_id": response.id, "item_id": item["id"], "output_index": response.output.index(item), "content_index": 0}

@@ -136,6 +136,9 @@ class Translator:
         self._activity_open = False  # livegate-driven turns: activityStart sent, activityEnd not yet
         self._discarding = False  # the rest of a cancelled Gemini turn is dropped until its turnComplete
         self._item_audio: OrderedDict[str, bytes] = OrderedDict()
+        self._calls: dict[str, tuple[str, str]] = {}  # OpenAI call_id -> (Gemini call id, name)
+        self._cancelled_calls: set[str] = set()
+        self._tool_turn = False  # a toolCall ended the OpenAI response; Gemini's turn may end later
         self._emit("session.created", session=self.session.render(beta=beta))
         if beta:
             self._emit("conversation.created", conversation={"id": conversation_id, "object": "realtime.conversation"})
@@ -203,10 +206,46 @@ class Translator:
                     self._unsent.remove(event.item_id)
                 self._item_audio.pop(event.item_id, None)
                 self._emit("conversation.item.deleted", item_id=event.item_id)
-            case ConversationItemTruncate() | ResponseCancel() | OutputAudioBufferClear():
+            case ResponseCancel():
+                active = self.responses.active
+                if active is None or (event.response_id is not None and event.response_id != active.id):
+                    raise ClientError("Cancellation failed: no active response found", code="response_cancel_not_active")
+                # Gemini has no cancel: the rest of its turn is dropped here, and nothing of the reply follows.
+                self._discarding = True
+                self.responses.cancel("client_cancelled")
+            case ConversationItemTruncate():
+                self._truncate(event)
+            case OutputAudioBufferClear():
                 raise ClientError(
-                    f"livegate does not support '{_TYPES[type(event)]}' yet.", code="unsupported_event", param="type"
+                    "output_audio_buffer.clear is for WebRTC and SIP sessions; on a WebSocket the client owns playback.",
+                    code="unsupported_event",
+                    param="type",
                 )
+
+    def _truncate(self, event: ConversationItemTruncate) -> None:
+        item = self.conversation.get(event.item_id)
+        if item is None or item.get("role") != "assistant" or item["content"][:1] == [] or item["content"][0]["type"] != "output_audio":
+            raise ClientError(
+                f"Item with item_id not found or not an assistant audio message: {event.item_id}",
+                code="item_truncate_invalid_item_id",
+                param="item_id",
+            )
+        if event.content_index != 0:
+            raise ClientError("Invalid 'content_index': assistant audio is content 0.", code="invalid_value", param="content_index")
+        played = self.responses.audio_ms.get(event.item_id, 0.0)
+        if event.audio_end_ms > played:
+            raise ClientError(
+                f"Audio content of {played:.0f}ms is shorter than audio_end_ms {event.audio_end_ms}ms.",
+                code="invalid_value",
+                param="audio_end_ms",
+            )
+        # The transcript is cut where the client stopped playing; Gemini's own context keeps the whole
+        # turn, which it cannot be told to forget (docs/mapping.md).
+        part = item["content"][0]
+        transcript = part.get("transcript") or ""
+        part["transcript"] = transcript[: round(len(transcript) * event.audio_end_ms / played)] if played else ""
+        self.responses.audio_ms[event.item_id] = float(event.audio_end_ms)
+        self._emit("conversation.item.truncated", item_id=event.item_id, content_index=0, audio_end_ms=event.audio_end_ms)
 
     def _append_audio(self, audio: str) -> None:
         try:
@@ -335,7 +374,13 @@ class Translator:
 
     def _item_create(self, event: ConversationItemCreate) -> None:
         item = normalize_item(event.item, lambda: self.ids("item"))
+        images = [_image_blob(part["image_url"]) for part in item.get("content", ()) if part["type"] == "input_image"]
         previous = self.conversation.insert(item, event.previous_item_id)
+        if images:
+            # Gemini Live takes images as video frames (gemini-live.md §4.5, §8: at most one a second).
+            self._ensure_upstream()
+            for mime, data in images:
+                self._send(b'{"realtimeInput":{"video":{"mimeType":"' + mime.encode() + b'","data":"' + data.encode() + b'"}}}')
         self._unsent.append(item["id"])
         self.responses.item_added(item, previous)
         self.responses.item_done(item, previous)
@@ -347,21 +392,21 @@ class Translator:
                 "response is finished before creating a new one.",
                 code="conversation_already_has_active_response",
             )
-        params = event.response
-        for name, value in params.items():
-            if value is None or name == "metadata":
-                continue  # OpenAI Realtime: an explicit null means "not set" (LiveKit sends instructions: null)
-            if name in ("output_modalities", "modalities") and self._same_modalities(value):
-                continue
-            if name == "conversation" and value == "auto":
-                continue
-            raise ClientError(
-                f"livegate does not support 'response.{name}' in response.create yet.", code="unsupported_parameter", param=f"response.{name}"
-            )
-        self.responses.open(params.get("metadata"))
+        text_output, instructions = self._response_options(event.response)
+        self.responses.open(event.response.get("metadata"), text_output=text_output)
         self._ensure_upstream()
+        results = self._take_tool_results()
         turns = self._take_unsent()
-        if self._activity_open:
+        if instructions:
+            # Gemini has no per-response instructions: they go to the model as a turn of their own,
+            # as LiveKit's Gemini plugin does for generate_reply(instructions=...).
+            turns.append({"role": "user", "parts": [{"text": instructions}]})
+        if results:
+            # Gemini goes on by itself once it has the results (gemini-live.md §6.4): no new turn.
+            if turns:
+                self._send(orjson.dumps({"clientContent": {"turns": turns, "turnComplete": False}}))
+            self._send(orjson.dumps({"toolResponse": {"functionResponses": results}}))
+        elif self._activity_open:
             if turns:
                 self._send(orjson.dumps({"clientContent": {"turns": turns, "turnComplete": False}}))
             self._activity_open = False
@@ -370,8 +415,53 @@ class Translator:
             # Gemini has no "create a response": a completed client turn starts generation (gemini-live.md §12).
             self._send(orjson.dumps({"clientContent": {"turns": turns, "turnComplete": True}}))
 
-    def _same_modalities(self, value: Any) -> bool:
-        return isinstance(value, list) and ("audio" in value) == self.session.audio_output
+    def _response_options(self, params: dict[str, Any]) -> tuple[bool | None, str]:
+        """What of response.create's parameters Gemini can honour (openai-realtime.md §3.5); the rest is
+        refused by name, never dropped. Explicit nulls mean "not set" (LiveKit sends instructions: null)."""
+        text_output: bool | None = None
+        instructions = ""
+        for name, value in params.items():
+            if value is None or name == "metadata" or (name == "conversation" and value == "auto"):
+                continue
+            if name in ("output_modalities", "modalities") and isinstance(value, list) and value:
+                wants_audio = "audio" in value
+                speaking = upstream_modality(self.route, self.session) == "AUDIO"
+                if wants_audio and not speaking:
+                    raise ClientError(
+                        "This session's model answers in text; response.output_modalities cannot ask it for audio.",
+                        code="unsupported_parameter",
+                        param=f"response.{name}",
+                    )
+                text_output = not wants_audio
+                continue
+            if name == "instructions" and isinstance(value, str):
+                instructions = value
+                continue
+            reason = {
+                "conversation": "Gemini Live keeps one conversation per session: out-of-band responses are not possible.",
+                "input": "Gemini Live answers from its own context: a response cannot be given other input.",
+            }.get(name, f"'{name}' is part of Gemini's session setup and cannot change for one response; use session.update.")
+            raise ClientError(reason, code="unsupported_parameter", param=f"response.{name}")
+        return text_output, instructions
+
+    def _take_tool_results(self) -> list[dict[str, Any]]:
+        results = []
+        for item_id in list(self._unsent):
+            item = self.conversation.get(item_id)
+            if item is None or item["type"] != "function_call_output":
+                continue
+            self._unsent.remove(item_id)
+            call = self._calls.pop(item["call_id"], None)
+            if call is None or item["call_id"] in self._cancelled_calls:
+                continue  # Gemini cancelled the call or never made it: it would refuse the answer
+            try:
+                output = orjson.loads(item["output"])
+            except orjson.JSONDecodeError:
+                output = item["output"]
+            response = output if isinstance(output, dict) else {"output": output}
+            # Both id and name, on both backends (gemini-live.md §4.6).
+            results.append({"id": call[0], "name": call[1], "response": response})
+        return results
 
     def _take_unsent(self) -> list[dict[str, Any]]:
         turns = []
@@ -417,6 +507,13 @@ class Translator:
         content = message.get("serverContent")
         if content is not None:
             self._server_content(content)
+        tool_call = message.get("toolCall")
+        if tool_call is not None:
+            self._tool_call(tool_call)
+        cancellation = message.get("toolCallCancellation")
+        if cancellation is not None:
+            gemini_ids = set(cancellation.get("ids") or ())
+            self._cancelled_calls |= {call_id for call_id, (gid, _) in self._calls.items() if gid in gemini_ids}
         update = message.get("sessionResumptionUpdate")
         if update is not None and update.get("newHandle"):
             self.resumption_handle = update["newHandle"]
@@ -432,14 +529,38 @@ class Translator:
         if content.get("turnComplete"):
             if self._discarding:
                 self._discarding = False
+            elif self._tool_turn and self.responses.active is None:
+                pass  # the end of the turn that called the tool: its OpenAI response is already done
             else:
                 self.responses.finish("completed")
+            self._tool_turn = False
             self._complete_transcription()
+
+    def _tool_call(self, tool_call: dict[str, Any]) -> None:
+        calls = [c for c in tool_call.get("functionCalls") or () if isinstance(c, dict) and c.get("name")]
+        if self._discarding or not calls:
+            return
+        if self.session.ga["tool_choice"] == "none":
+            # Gemini has no "no tools" switch: livegate answers for the client, which never sees the call.
+            refusals = [{"id": c.get("id", ""), "name": c["name"], "response": {"error": "Function calling is disabled (tool_choice is none)."}} for c in calls]
+            self._send(orjson.dumps({"toolResponse": {"functionResponses": refusals}}))
+            return
+        self._reply_begins()
+        for call in calls:
+            call_id = self.ids("call")
+            self._calls[call_id] = (str(call.get("id", "")), call["name"])
+            self.responses.function_call(call["name"], call_id, orjson.dumps(call.get("args") or {}).decode())
+        # OpenAI clients run tools after response.done and answer with function_call_output and
+        # response.create (openai-realtime.md §5.3): the response ends with the call.
+        self.responses.finish("completed")
+        self._tool_turn = True
 
     def _model_output(self, content: dict[str, Any]) -> None:
         responses = self.responses
         text_upstream = upstream_modality(self.route, self.session) == "TEXT"
         turn = content.get("modelTurn")
+        if turn is not None or content.get("outputTranscription"):
+            self._tool_turn = False  # content: this turn is a reply, not the tool-call turn ending
         if turn is not None:
             for part in turn.get("parts") or ():
                 if part.get("thought"):
@@ -536,8 +657,14 @@ class Translator:
         self._emit("error", error=error)
 
 
-_TYPES = {
-    ConversationItemTruncate: "conversation.item.truncate",
-    ResponseCancel: "response.cancel",
-    OutputAudioBufferClear: "output_audio_buffer.clear",
-}
+def _image_blob(url: str) -> tuple[str, str]:
+    """A data URL's MIME type and base64 data; JPEG and PNG, as Gemini takes them."""
+    head, _, data = url.partition(",")
+    mime = head.removeprefix("data:").removesuffix(";base64")
+    if mime not in ("image/jpeg", "image/png") or not head.endswith(";base64") or not data:
+        raise ClientError("Invalid 'image_url': expected a base64 data URL of a JPEG or PNG image.", code="invalid_value", param="item.content")
+    try:
+        binascii.a2b_base64(data)
+    except binascii.Error:
+        raise ClientError("Invalid 'image_url': the data is not base64.", code="invalid_value", param="item.content") from None
+    return mime, data
