@@ -75,6 +75,9 @@ class Bridge:
                 frame = action.frame
             else:
                 assert isinstance(action, CloseUpstream)
+                if self.upstream is not None:
+                    self.upstream.connection_lost(self.now)
+                    self.upstream = None
                 continue
             self.sent_upstream.append(json.loads(frame))
             assert self.upstream is not None

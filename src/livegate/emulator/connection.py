@@ -414,7 +414,7 @@ class Connection:
     def _resumption_update(self, now: float, resumable: bool = True) -> None:
         session = self.session
         assert session is not None
-        if not session.setup.resumption:
+        if not session.setup.resumption or not self.config.resumption_updates:
             return
         update: dict[str, Any] = {}
         if resumable:
@@ -495,6 +495,8 @@ class Connection:
         last_user = ""
         for turn in message.turns:
             entry = HistoryEntry(turn.role, turn.text, images=turn.images)
+            if turn.role == "user":
+                entry.video_frames, self._images = self._images, 0
             count_tokens(entry)
             session.history.append(entry)
             if turn.role == "user":

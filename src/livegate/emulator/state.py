@@ -33,6 +33,7 @@ class EmulatorConfig:
     transcription_bundled: bool = False  # outputTranscription in the same frame as the audio chunk
     input_transcription_late: bool = False  # inputTranscription after the reply's first frame
     resumption_update_on_setup: bool = True
+    resumption_updates: bool = True  # False: never hand out a resumption handle
     index_counts_setup: bool = False  # whether lastConsumedClientMessageIndex counts the setup message
     tool_order: ToolOrder | None = None  # overrides the model's own order
     vertex_end_sensitivity: str = "END_SENSITIVITY_LOW"  # the sources conflict (§4.3): configurable

@@ -51,12 +51,14 @@ class Pump:
         async with self._lock:
             for action in self.translator.actions_to_upstream():
                 if isinstance(action, StartUpstream):
-                    self._upstream_task = asyncio.create_task(self._run_upstream(action.setup))
+                    self._upstream_task = asyncio.create_task(self._run_upstream(action.setup, action.generation))
                 elif isinstance(action, SendUpstream):
                     if self.upstream is not None and not self.upstream.closed:
                         await self.upstream.send_frame(action.frame, WSMsgType.TEXT)
-                elif isinstance(action, CloseUpstream):
-                    await self._close_upstream(wait=False)
+                elif isinstance(action, CloseUpstream) and self.upstream is not None and not self.upstream.closed:
+                    # A new setup follows: Gemini refuses to resume while the old socket is open.
+                    with contextlib.suppress(ConnectionError, asyncio.TimeoutError):
+                        await self.upstream.close()
             for event in self.translator.events_to_client():
                 if isinstance(event, CloseClient):
                     self._closing = True
@@ -65,14 +67,14 @@ class Pump:
                 if not self.client.closed:
                     await self.client.send_str(event)
 
-    async def _run_upstream(self, setup: bytes) -> None:
+    async def _run_upstream(self, setup: bytes, generation: int) -> None:
         try:
-            self.upstream = await self.connector.connect()
+            upstream = await self.connector.connect()
         except UpstreamError as exc:
-            self.translator.receive_upstream_closed(exc.code, exc.reason, time.time())
+            self.translator.receive_upstream_closed(exc.code, exc.reason, time.time(), generation)
             await self.flush()
             return
-        upstream = self.upstream
+        self.upstream = upstream
         code, reason = 1006, ""
         try:
             # Gemini Live: the first message is setup (gemini-live.md §4.1); clients send text frames.
@@ -80,7 +82,7 @@ class Pump:
             while True:
                 message = await upstream.receive()
                 if message.type is WSMsgType.BINARY or message.type is WSMsgType.TEXT:
-                    self.translator.receive_upstream_message(message.data, time.time())
+                    self.translator.receive_upstream_message(message.data, time.time(), generation)
                     await self.flush()
                 elif message.type is WSMsgType.CLOSE:
                     code, reason = int(message.data), str(message.extra or "")
@@ -91,7 +93,7 @@ class Pump:
         except (TimeoutError, ConnectionError) as exc:
             log.info("upstream connection lost: %s", exc)
         if not self._closing:
-            self.translator.receive_upstream_closed(code, reason, time.time())
+            self.translator.receive_upstream_closed(code, reason, time.time(), generation)
             await self.flush()
 
     async def _close_upstream(self, wait: bool = True) -> None:

@@ -50,9 +50,11 @@ __all__ = ["CloseClient", "CloseUpstream", "SendUpstream", "StartUpstream", "Tra
 
 @dataclass(frozen=True, slots=True)
 class StartUpstream:
-    """Open the upstream connection (if not open) and send this setup as its first message."""
+    """Open an upstream connection and send this setup as its first message. Messages and closes of
+    the connection are reported with its ``generation``; older generations are ignored."""
 
     setup: bytes
+    generation: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +141,9 @@ class Translator:
         self._calls: dict[str, tuple[str, str]] = {}  # OpenAI call_id -> (Gemini call id, name)
         self._cancelled_calls: set[str] = set()
         self._tool_turn = False  # a toolCall ended the OpenAI response; Gemini's turn may end later
+        self.generation = 0  # of the upstream connection in use
+        self._switch_pending = False  # a session.update waits for the turn to end before reconnecting
+        self._updated_pending: list[dict[str, Any]] = []  # session.updated once the new setup is in force
         self._emit("session.created", session=self.session.render(beta=beta))
         if beta:
             self._emit("conversation.created", conversation={"id": conversation_id, "object": "realtime.conversation"})
@@ -356,21 +361,53 @@ class Translator:
             self._send_audio(pcm[offset : offset + step])
 
     def _session_update(self, event: SessionUpdate) -> None:
-        before = build_setup(self.route, self.session) if self.upstream is not Upstream.IDLE else None
-        saved = (self.session.ga, self.session.temperature)
+        before = build_setup(self.route, self.session)["setup"]
+        detection = self.session.turn_detection
         self.session.update(event.session, beta=self.beta)
-        if before is not None and build_setup(self.route, self.session) != before:
-            self.session.ga, self.session.temperature = saved
-            raise ClientError(
-                "This session.update changes the Gemini setup, which is sent with the first content; livegate "
-                "cannot apply it to a started session yet.",
-                code="session_update_not_applied",
-                param="session",
-            )
+        after = build_setup(self.route, self.session)["setup"]
         self.input.change_format(self.session.input_format)
-        if self.upstream is Upstream.IDLE:
+        if self.upstream is Upstream.IDLE or self.session.turn_detection != detection:
             self.input = InputAudio(self.session.input_format, self.session.turn_detection)
-        self._emit("session.updated", session=self.session.render(beta=self.beta))
+        if self.upstream is Upstream.IDLE or after == before:
+            self._emit("session.updated", session=self.session.render(beta=self.beta))
+            return
+        rest = {k: v for k, v in after.items() if k not in ("systemInstruction", "tools")}
+        if self.route.model_id.startswith("gemini-3.8") and rest == {k: v for k, v in before.items() if k not in ("systemInstruction", "tools")}:
+            # Gemini 3.8 changes instructions and tools in place (gemini-live.md §4.7).
+            update: dict[str, Any] = {"tools": {"tools": after.get("tools", [])}}
+            update["systemInstruction"] = after.get("systemInstruction", {"role": "user", "parts": [{"text": ""}]})
+            self._send(orjson.dumps({"contextUpdate": update}))
+            self._emit("session.updated", session=self.session.render(beta=self.beta))
+            return
+        # Anything else needs a new setup: reconnect with the resumption handle once the turn is over;
+        # session.updated comes when the new setup is in force (gemini-live.md §12).
+        self._updated_pending.append(self.session.render(beta=self.beta))
+        if self.responses.active is None and not self._discarding and not (self.speech and not self.speech.committed):
+            self._reconnect()
+        else:
+            self._switch_pending = True
+
+    def _reconnect(self) -> None:
+        self._switch_pending = False
+        self._activity_open = False
+        self._upstream.append(CloseUpstream())
+        self.upstream = Upstream.SETTING_UP
+        self.generation += 1
+        self._queued = [*self._reseed(), *self._queued]
+        setup = build_setup(self.route, self.session, handle=self.resumption_handle)
+        self._upstream.append(StartUpstream(orjson.dumps(setup), self.generation))
+
+    def _reseed(self) -> list[bytes]:
+        """Without a resumption handle Gemini starts empty: livegate's mirror gives it the conversation."""
+        if self.resumption_handle:
+            return []
+        turns = []
+        for item in self.conversation.items:
+            if item["type"] == "message" and item["id"] not in self._unsent:
+                text = " ".join(p.get("text") or p.get("transcript") or "" for p in item["content"]).strip()
+                if text:
+                    turns.append({"role": "model" if item["role"] == "assistant" else "user", "parts": [{"text": text}]})
+        return [orjson.dumps({"clientContent": {"turns": turns, "turnComplete": False}})] if turns else []
 
     def _item_create(self, event: ConversationItemCreate) -> None:
         item = normalize_item(event.item, lambda: self.ids("item"))
@@ -411,6 +448,11 @@ class Translator:
                 self._send(orjson.dumps({"clientContent": {"turns": turns, "turnComplete": False}}))
             self._activity_open = False
             self._send(b'{"realtimeInput":{"activityEnd":{}}}')
+        elif self.route.model_id.startswith("gemini-3.1"):
+            # gemini-3.1 refuses clientContent after its first turn: user text goes as realtime input, and a
+            # space starts a reply when there is none (gemini-live.md §4.4, §12; lessons-from-peers.md (d) 3).
+            text = " ".join(part["text"] for turn in turns if turn["role"] == "user" for part in turn["parts"])
+            self._send(orjson.dumps({"realtimeInput": {"text": text or " "}}))
         else:
             # Gemini has no "create a response": a completed client turn starts generation (gemini-live.md §12).
             self._send(orjson.dumps({"clientContent": {"turns": turns, "turnComplete": True}}))
@@ -481,7 +523,7 @@ class Translator:
         if self.upstream is Upstream.IDLE:
             self.upstream = Upstream.SETTING_UP
             setup = build_setup(self.route, self.session, handle=self.resumption_handle)
-            self._upstream.append(StartUpstream(orjson.dumps(setup)))
+            self._upstream.append(StartUpstream(orjson.dumps(setup), self.generation))
 
     def _send(self, frame: bytes) -> None:
         if self.upstream is Upstream.READY:
@@ -490,7 +532,9 @@ class Translator:
             # Gemini Live: clients wait for setupComplete before sending anything else (gemini-live.md §4.1).
             self._queued.append(frame)
 
-    def receive_upstream_message(self, data: bytes | str, now: float) -> None:
+    def receive_upstream_message(self, data: bytes | str, now: float, generation: int | None = None) -> None:
+        if generation is not None and generation != self.generation:
+            return  # a connection livegate has left (a reconnect with a new setup)
         try:
             message = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -501,6 +545,9 @@ class Translator:
             self.upstream = Upstream.READY
             self._upstream.extend(SendUpstream(frame) for frame in self._queued)
             self._queued.clear()
+            for session in self._updated_pending:
+                self._emit("session.updated", session=session)
+            self._updated_pending.clear()
         usage = message.get("usageMetadata")
         if usage is not None and self.responses.active is not None and not self._discarding:
             self.responses.active.usage = openai_usage(usage)
@@ -535,6 +582,8 @@ class Translator:
                 self.responses.finish("completed")
             self._tool_turn = False
             self._complete_transcription()
+            if self._switch_pending and self.responses.active is None:
+                self._reconnect()
 
     def _tool_call(self, tool_call: dict[str, Any]) -> None:
         calls = [c for c in tool_call.get("functionCalls") or () if isinstance(c, dict) and c.get("name")]
@@ -590,6 +639,8 @@ class Translator:
     def _interrupted(self) -> None:
         # Gemini Live: interrupted > (toolCallCancellation) > turnComplete, and nothing more of the cut
         # turn (gemini-live.md §6.3).
+        if self._discarding:
+            return  # the end of a turn livegate already cancelled; a newer response is not touched
         if self.responses.active is not None:
             if self.speech is None or self.speech.committed:
                 self._begin_speech(self.input.position_ms)
@@ -636,8 +687,8 @@ class Translator:
             usage={"type": "duration", "seconds": round(speech.seconds, 3)},
         )
 
-    def receive_upstream_closed(self, code: int, reason: str, now: float) -> None:
-        if self.upstream is Upstream.CLOSED:
+    def receive_upstream_closed(self, code: int, reason: str, now: float, generation: int | None = None) -> None:
+        if self.upstream is Upstream.CLOSED or (generation is not None and generation != self.generation):
             return
         self.upstream = Upstream.CLOSED
         client_code, error_type = UPSTREAM_CLOSES.get(code, (1011, "server_error"))
