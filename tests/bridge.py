@@ -49,13 +49,14 @@ class Bridge:
         out: list[dict[str, Any]] = []
         end = self.now + seconds
         while True:
-            moved = self._move(out)
-            deadline = self.upstream.next_deadline() if self.upstream is not None else None
-            if moved:
+            if self._move(out):
                 continue
-            if deadline is None or deadline > end:
+            upstream = self.upstream.next_deadline() if self.upstream is not None else None
+            deadlines = [d for d in (upstream, self.translator.next_deadline()) if d is not None]
+            if not deadlines or min(deadlines) > end:
                 break
-            self.now = max(self.now, deadline)
+            self.now = max(self.now, min(deadlines))
+            self.translator.tick(self.now)
         self.now = max(self.now, end)
         self._move(out)
         self.events += out

@@ -32,6 +32,8 @@ PURE = [
     "gemini/route.py",
     "gemini/setup.py",
     "gemini/usage.py",
+    "gemini/closes.py",
+    "realtime/replay.py",
     "realtime/conversation.py",
     "realtime/events.py",
     "realtime/session.py",

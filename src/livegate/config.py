@@ -113,6 +113,9 @@ def _deployment(entry: Any, where: str, env: Mapping[str, str]) -> Deployment:
     for key in ("api_key", "api_base", "vertex_project", "vertex_location"):
         if params.get(key) is not None and not isinstance(params[key], str):
             raise ConfigError(f"{where}: litellm_params.{key}: expected a string")
+    compression = params.get("context_window_compression", True)
+    if not isinstance(compression, bool):
+        raise ConfigError(f"{where}: litellm_params.context_window_compression: expected true or false")
     api_base = params.get("api_base")
     if api_base is not None and not api_base.startswith(("http://", "https://", "ws://", "wss://")):
         raise ConfigError(f"{where}: litellm_params.api_base: expected an http(s):// or ws(s):// URL, got {api_base!r}")
@@ -120,7 +123,7 @@ def _deployment(entry: Any, where: str, env: Mapping[str, str]) -> Deployment:
         studio_key = params.get("api_key") or env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY")
         if not studio_key:
             raise ConfigError(f"{where}: litellm_params.api_key: required for gemini/ models (or set GEMINI_API_KEY)")
-        route = UpstreamRoute(Flavour.AI_STUDIO, model_id)
+        route = UpstreamRoute(Flavour.AI_STUDIO, model_id, compression=compression)
         return Deployment(name, route, api_key=studio_key, api_base=api_base)
     credentials, credentials_file = _vertex_credentials(params.get("vertex_credentials"), where)
     project = params.get("vertex_project") or (credentials or {}).get("project_id") or env.get("VERTEXAI_PROJECT")
@@ -128,7 +131,7 @@ def _deployment(entry: Any, where: str, env: Mapping[str, str]) -> Deployment:
     if not project and not express_key:
         raise ConfigError(f"{where}: litellm_params.vertex_project: required for vertex_ai/ models (or an api_key for express mode)")
     location = params.get("vertex_location") or env.get("VERTEXAI_LOCATION") or DEFAULT_VERTEX_LOCATION
-    route = UpstreamRoute(Flavour.VERTEX, model_id, project=project or None, location=location)
+    route = UpstreamRoute(Flavour.VERTEX, model_id, project=project or None, location=location, compression=compression)
     return Deployment(
         name, route, api_key=express_key, api_base=api_base, vertex_credentials=credentials, vertex_credentials_file=credentials_file
     )

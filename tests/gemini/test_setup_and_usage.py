@@ -39,9 +39,15 @@ def test_full_session_maps_to_a_canonical_setup() -> None:
             "realtimeInputConfig": {"automaticActivityDetection": {"disabled": False, "silenceDurationMs": 700}, "activityHandling": "NO_INTERRUPTION"},
             "inputAudioTranscription": {},
             "outputAudioTranscription": {},
+            "contextWindowCompression": {"slidingWindow": {}},
             "sessionResumption": {},
         }
     }
+
+
+def test_compression_can_be_turned_off_per_deployment() -> None:
+    setup = build_setup(UpstreamRoute(Flavour.AI_STUDIO, "gemini-3.8-live", compression=False), session())["setup"]
+    assert "contextWindowCompression" not in setup
 
 
 def test_text_output_on_half_cascade_asks_for_text_and_vertex_resumes_transparently() -> None:

@@ -32,8 +32,10 @@ class Pump:
         self._upstream_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._closing = False
+        self._wake = asyncio.Event()  # the translator's deadlines may have changed
 
     async def run(self) -> None:
+        timer = asyncio.create_task(self._timer())
         try:
             await self.flush()
             while not self._closing:
@@ -45,9 +47,31 @@ class Pump:
                     break
         finally:
             self._closing = True
+            timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await timer
             await self._close_upstream()
 
+    async def _timer(self) -> None:
+        """Calls the translator's tick when its next deadline comes (goAway switches, reconnect backoff)."""
+        loop = asyncio.get_running_loop()
+        while not self._closing:
+            self._wake.clear()
+            deadline = self.translator.next_deadline()
+            if deadline is None:
+                await self._wake.wait()
+                continue
+            delay = deadline - time.time()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout_at(loop.time() + delay):
+                        await self._wake.wait()
+                continue
+            self.translator.tick(time.time())
+            await self.flush()
+
     async def flush(self) -> None:
+        self._wake.set()
         async with self._lock:
             for action in self.translator.actions_to_upstream():
                 if isinstance(action, StartUpstream):

@@ -17,6 +17,7 @@ class UpstreamRoute:
     project: str | None = None
     location: str | None = None
     api_version: str = ""
+    compression: bool = True  # ask for context window compression, so sessions outlive 15 minutes
 
     @property
     def info(self) -> ModelInfo:

@@ -68,6 +68,9 @@ def build_setup(route: UpstreamRoute, session: Session, *, handle: str | None = 
     if modality == "AUDIO":
         # The spoken words of a native-audio model arrive only as output transcription (§12).
         setup["outputAudioTranscription"] = {}
+    if route.compression:
+        # Without it Gemini ends audio sessions after 15 minutes (gemini-live.md §8).
+        setup["contextWindowCompression"] = {"slidingWindow": {}}
     resumption: dict[str, Any] = {"handle": handle} if handle else {}
     if route.flavour is Flavour.VERTEX:
         resumption["transparent"] = True

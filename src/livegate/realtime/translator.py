@@ -22,6 +22,8 @@ from typing import Any
 import orjson
 
 from livegate.errors import ClientError
+from livegate.gemini.closes import BACKOFF_S, classify, parse_duration
+from livegate.gemini.models import Flavour
 from livegate.gemini.route import UpstreamRoute
 from livegate.gemini.setup import build_setup, gemini_detects_turns, upstream_modality
 from livegate.gemini.usage import openai_usage
@@ -42,6 +44,7 @@ from livegate.realtime.events import (
     parse_client_event,
 )
 from livegate.realtime.listening import InputAudio, SpeechStarted
+from livegate.realtime.replay import ReplayLog
 from livegate.realtime.responses import Responses
 from livegate.realtime.session import Session
 
@@ -80,6 +83,8 @@ ClientOutput = str | CloseClient
 class Upstream(Enum):
     IDLE = "idle"  # no setup sent: session.update still shapes it
     SETTING_UP = "setting_up"  # setup sent, setupComplete awaited: frames are queued
+    REPLAYING = "replaying"  # resumed: frames wait until Gemini says what it consumed (Vertex)
+    RECONNECTING = "reconnecting"  # the connection failed: frames are queued until the next attempt
     READY = "ready"
     CLOSED = "closed"
 
@@ -90,6 +95,9 @@ UPSTREAM_CLOSES = {
     1007: (1011, "invalid_request_error"),
     1008: (1008, "invalid_request_error"),
 }
+GO_AWAY_MARGIN_S = 1.0  # switch connections this long before goAway's deadline at the latest
+INDEX_WAIT_S = 1.0  # after a resume, how long to wait for lastConsumedClientMessageIndex
+STABLE_S = 10.0  # a connection this old has earned a fresh set of reconnect attempts
 MIN_COMMIT_MS = 100  # OpenAI Realtime: a commit needs at least 100 ms of audio (§2.1)
 AUDIO_FRAME_MS = 100  # held audio goes upstream in frames of this length
 PCM16K_BYTES_PER_MS = 32
@@ -142,7 +150,15 @@ class Translator:
         self._cancelled_calls: set[str] = set()
         self._tool_turn = False  # a toolCall ended the OpenAI response; Gemini's turn may end later
         self.generation = 0  # of the upstream connection in use
-        self._switch_pending = False  # a session.update waits for the turn to end before reconnecting
+        self._switch_pending = False  # a new setup or a goAway waits for the turn to end before reconnecting
+        self._log = ReplayLog() if route.flavour is Flavour.VERTEX else None
+        self._attempts = 0
+        self._retry_at: float | None = None  # the next reconnect attempt after a failure
+        self._switch_by: float | None = None  # goAway: be on a new connection before this time
+        self._index_by: float | None = None  # a resumed connection: replay unconsumed frames by then at the latest
+        self._ready_since = now
+        self._resuming = False  # the current setup resumes with a handle
+        self._retry_turn = False  # a reply was cut by a failed connection: Gemini is asked again
         self._updated_pending: list[dict[str, Any]] = []  # session.updated once the new setup is in force
         self._emit("session.created", session=self.session.render(beta=beta))
         if beta:
@@ -388,14 +404,43 @@ class Translator:
             self._switch_pending = True
 
     def _reconnect(self) -> None:
-        self._switch_pending = False
-        self._activity_open = False
+        """A planned switch (a new setup, goAway): close first, since Gemini refuses to resume a session
+        whose socket is still open (lessons-from-peers.md (d) 2), then resume on a new connection."""
         self._upstream.append(CloseUpstream())
+        self._attempt()
+
+    def _attempt(self) -> None:
+        self._switch_pending = False
+        self._switch_by = self._retry_at = None
+        self._activity_open = False
+        self._discarding = self._tool_turn = False  # a new connection starts with no turn in progress
+        if self.responses.active is not None:
+            self._retry_turn = True
         self.upstream = Upstream.SETTING_UP
         self.generation += 1
+        self._resuming = bool(self.resumption_handle)
         self._queued = [*self._reseed(), *self._queued]
         setup = build_setup(self.route, self.session, handle=self.resumption_handle)
         self._upstream.append(StartUpstream(orjson.dumps(setup), self.generation))
+
+    # ---- time --------------------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        deadlines = [t for t in (self._retry_at, self._switch_by, self._index_by) if t is not None]
+        return min(deadlines) if deadlines else None
+
+    def tick(self, now: float) -> None:
+        if self._retry_at is not None and now >= self._retry_at:
+            self._attempt()
+        if self._switch_by is not None and now >= self._switch_by:
+            self._switch_by = None
+            if self._switch_pending and self.upstream is Upstream.READY:
+                self._reconnect()  # goAway's deadline is near: switch even in the middle of a turn
+        if self._index_by is not None and now >= self._index_by:
+            self._index_by = None
+            if self.upstream is Upstream.REPLAYING and self._log is not None:
+                # No index came: everything not acknowledged goes again (it may arrive twice).
+                self._ready(self._log.unconsumed(self._log.next_index - len(self._log) - 1))
 
     def _reseed(self) -> list[bytes]:
         """Without a resumption handle Gemini starts empty: livegate's mirror gives it the conversation."""
@@ -527,10 +572,33 @@ class Translator:
 
     def _send(self, frame: bytes) -> None:
         if self.upstream is Upstream.READY:
-            self._upstream.append(SendUpstream(frame))
-        elif self.upstream is Upstream.SETTING_UP:
-            # Gemini Live: clients wait for setupComplete before sending anything else (gemini-live.md §4.1).
+            self._to_upstream(frame)
+        elif self.upstream is not Upstream.CLOSED and self.upstream is not Upstream.IDLE:
+            # Gemini Live: clients wait for setupComplete before sending anything else (gemini-live.md §4.1);
+            # during a reconnect the client's input waits too, in order.
             self._queued.append(frame)
+
+    def _to_upstream(self, frame: bytes) -> None:
+        self._upstream.append(SendUpstream(frame))
+        if self._log is not None:
+            self._log.sent(frame)
+
+    def _ready(self, replay: list[bytes]) -> None:
+        """The connection takes frames: what Gemini did not consume first, then what waited."""
+        self.upstream = Upstream.READY
+        for frame in replay:
+            self._to_upstream(frame)
+        queued, self._queued = self._queued, []
+        for frame in queued:
+            self._to_upstream(frame)
+        if self._retry_turn:
+            self._retry_turn = False
+            if self.responses.active is not None:
+                # The reply in progress was cut: Gemini is asked for it again (gemini-live.md §12).
+                if self.route.model_id.startswith("gemini-3.1"):
+                    self._to_upstream(b'{"realtimeInput":{"text":" "}}')
+                else:
+                    self._to_upstream(b'{"clientContent":{"turnComplete":true}}')
 
     def receive_upstream_message(self, data: bytes | str, now: float, generation: int | None = None) -> None:
         if generation is not None and generation != self.generation:
@@ -542,9 +610,12 @@ class Translator:
         if not isinstance(message, dict):
             return
         if "setupComplete" in message:
-            self.upstream = Upstream.READY
-            self._upstream.extend(SendUpstream(frame) for frame in self._queued)
-            self._queued.clear()
+            self._ready_since = now
+            if self._resuming and self._log is not None and len(self._log):
+                self.upstream = Upstream.REPLAYING  # Vertex reports what it consumed (transparent resumption)
+                self._index_by = now + INDEX_WAIT_S
+            else:
+                self._ready([])
             for session in self._updated_pending:
                 self._emit("session.updated", session=session)
             self._updated_pending.clear()
@@ -562,8 +633,20 @@ class Translator:
             gemini_ids = set(cancellation.get("ids") or ())
             self._cancelled_calls |= {call_id for call_id, (gid, _) in self._calls.items() if gid in gemini_ids}
         update = message.get("sessionResumptionUpdate")
-        if update is not None and update.get("newHandle"):
-            self.resumption_handle = update["newHandle"]
+        if update is not None:
+            if update.get("newHandle"):
+                self.resumption_handle = update["newHandle"]
+            consumed = update.get("lastConsumedClientMessageIndex")
+            if consumed is not None and self._log is not None:
+                index = int(consumed)
+                if self.upstream is Upstream.REPLAYING:
+                    self._index_by = None
+                    self._ready(self._log.unconsumed(index))
+                else:
+                    self._log.acknowledge(index)
+        go_away = message.get("goAway")
+        if go_away is not None:
+            self._go_away(parse_duration(go_away.get("timeLeft", "")), now)
 
     def _server_content(self, content: dict[str, Any]) -> None:
         transcription = content.get("inputTranscription")
@@ -687,12 +770,38 @@ class Translator:
             usage={"type": "duration", "seconds": round(speech.seconds, 3)},
         )
 
+    def _go_away(self, time_left: float, now: float) -> None:
+        # Gemini closes about a minute after goAway (gemini-live.md §6.5): resume on a new connection
+        # between turns if one comes soon enough, and before the deadline in any case.
+        self._switch_pending = True
+        self._switch_by = now + max(0.0, time_left - GO_AWAY_MARGIN_S)
+        if self.responses.active is None and not (self.speech and not self.speech.committed):
+            self._reconnect()
+
     def receive_upstream_closed(self, code: int, reason: str, now: float, generation: int | None = None) -> None:
         if self.upstream is Upstream.CLOSED or (generation is not None and generation != self.generation):
+            return
+        if code == 1007 and self._resuming and self.upstream is Upstream.SETTING_UP:
+            # A resume refused (it happens after a 1011, gemini-live.md §6.5): start afresh, seeded from the mirror.
+            self.resumption_handle = None
+            self._retry_at = now
+            self.upstream = Upstream.RECONNECTING
+            return
+        verdict = classify(code, reason, model=self.route.model_id, vertex=self.route.flavour is Flavour.VERTEX, location=self.route.location)
+        if now - self._ready_since >= STABLE_S:
+            self._attempts = 0
+        if verdict.retry and self._attempts < len(BACKOFF_S):
+            self._retry_at = now + BACKOFF_S[self._attempts]
+            self._attempts += 1
+            self.upstream = Upstream.RECONNECTING
             return
         self.upstream = Upstream.CLOSED
         client_code, error_type = UPSTREAM_CLOSES.get(code, (1011, "server_error"))
         message = f"Gemini Live closed the connection ({code}): {reason}" if reason else f"Gemini Live closed the connection ({code})."
+        if verdict.hint:
+            message += f" Hint: {verdict.hint}"
+        elif verdict.retry:
+            message += f" (after {self._attempts} attempts to reconnect)"
         details = {"type": "failed", "error": {"type": error_type, "code": f"upstream_closed_{code}", "message": message}}
         self.responses.finish("failed", details)
         self._error(ClientError(message, code=f"upstream_closed_{code}", error_type=error_type))
