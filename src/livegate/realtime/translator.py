@@ -97,7 +97,7 @@ UPSTREAM_CLOSES = {
 }
 GO_AWAY_MARGIN_S = 1.0  # switch connections this long before goAway's deadline at the latest
 INDEX_WAIT_S = 1.0  # after a resume, how long to wait for lastConsumedClientMessageIndex
-STABLE_S = 10.0  # a connection this old has earned a fresh set of reconnect attempts
+STABLE_S = 10.0  # a connection this old (or one that completed a turn) earns a fresh set of attempts
 MIN_COMMIT_MS = 100  # OpenAI Realtime: a commit needs at least 100 ms of audio (§2.1)
 AUDIO_FRAME_MS = 100  # held audio goes upstream in frames of this length
 PCM16K_BYTES_PER_MS = 32
@@ -663,6 +663,7 @@ class Translator:
                 pass  # the end of the turn that called the tool: its OpenAI response is already done
             else:
                 self.responses.finish("completed")
+            self._attempts = 0  # a connection that completed a turn works: faults count afresh
             self._tool_turn = False
             self._complete_transcription()
             if self._switch_pending and self.responses.active is None:
