@@ -106,3 +106,21 @@ def test_the_embedded_emulator_serves_every_name() -> None:
     assert (anything.model_name, anything.route.model_id, anything.embedded) == ("gpt-realtime", "gemini-3.8-live", True)
     assert live.route.model_id == "gemini-3.1-flash-live-preview"
     assert vertex_only.route.model_id == "gemini-3.8-live"  # AI Studio does not serve this Vertex model
+
+
+def test_vertex_locations_and_limits(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path,
+            "model_list: [{model_name: v, litellm_params: {model: vertex_ai/m, vertex_project: p, vertex_location: 'us-east5, europe-west4', context_window_compression: false}}]\n"
+            "general_settings: {idle_timeout_seconds: 300, max_session_seconds: 3600, max_frame_bytes: 1048576, shutdown_grace_seconds: 5}\n",
+        ),
+        env={},
+    )
+    deployment = config.deployment("v")
+    assert deployment is not None
+    assert (deployment.route.location, deployment.route.fallbacks, deployment.route.compression) == ("us-east5", ("europe-west4",), False)
+    limits = config.limits
+    assert (limits.idle_timeout_s, limits.max_session_s, limits.max_frame_bytes, limits.shutdown_grace_s) == (300.0, 3600.0, 1048576, 5.0)
+    with pytest.raises(ConfigError, match=r"general_settings.idle_timeout_seconds: expected a positive number, got -1"):
+        load_config(write(tmp_path, "model_list: [{model_name: v, litellm_params: {model: gemini/m, api_key: k}}]\ngeneral_settings: {idle_timeout_seconds: -1}"), env={})

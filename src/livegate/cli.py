@@ -196,7 +196,7 @@ async def _run_serve(args: argparse.Namespace) -> int:
         raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     if args.worker:
         await _wait_for_signal()
-        await gateway.stop()
+        await gateway.stop(grace_s=config.limits.shutdown_grace_s)
         return 0
     log.info("livegate on %s: OpenAI Realtime (GA and beta) at %s/realtime", gateway.url, gateway.ws_url)
     if emulator is not None:
@@ -215,7 +215,8 @@ async def _run_serve(args: argparse.Namespace) -> int:
         gateway.ws_url,
     )
     await _wait_for_signal()
-    await gateway.stop()
+    log.info("stopping: no new sessions; live ones get %g s to finish", config.limits.shutdown_grace_s)
+    await gateway.stop(grace_s=config.limits.shutdown_grace_s)
     if emulator is not None:
         await emulator.stop()
     return 0

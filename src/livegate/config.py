@@ -18,7 +18,7 @@ from livegate.errors import ConfigError
 from livegate.gemini.models import CATALOGUE, DEFAULT_MODEL, Flavour
 from livegate.gemini.route import UpstreamRoute
 
-__all__ = ["Deployment", "GatewayConfig", "embedded_config", "load_config"]
+__all__ = ["Deployment", "GatewayConfig", "Limits", "embedded_config", "load_config"]
 
 ENV_PREFIX = "os.environ/"
 PROVIDERS = {"vertex_ai": Flavour.VERTEX, "vertex_ai_beta": Flavour.VERTEX, "gemini": Flavour.AI_STUDIO}
@@ -38,11 +38,34 @@ class Deployment:
     embedded: bool = False  # served by the embedded emulator
 
 
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what one client may cost (general_settings); None means no limit."""
+
+    max_frame_bytes: int = 16 * 1024 * 1024  # OpenAI allows 15 MiB of audio in one append (base64: 20 MiB)
+    idle_timeout_s: float | None = None  # no client event for this long ends the session
+    max_session_s: float | None = None  # sessions end after this long
+    client_write_timeout_s: float = 30.0  # a client that reads nothing for this long is disconnected
+    shutdown_grace_s: float = 30.0  # on SIGTERM, live sessions get this long to finish
+    upstream_ping_s: float = 60.0  # keepalive pings to Gemini; a pong may take half of it (Gemini's are slow)
+
+
+LIMIT_FIELDS = {
+    "max_frame_bytes": "max_frame_bytes",
+    "idle_timeout_seconds": "idle_timeout_s",
+    "max_session_seconds": "max_session_s",
+    "client_write_timeout_seconds": "client_write_timeout_s",
+    "shutdown_grace_seconds": "shutdown_grace_s",
+    "upstream_ping_seconds": "upstream_ping_s",
+}
+
+
 @dataclass
 class GatewayConfig:
     deployments: dict[str, Deployment] = field(default_factory=dict)
     master_key: str | None = None
     source: str = "(no configuration)"
+    limits: Limits = field(default_factory=Limits)
 
     def deployment(self, model: str) -> Deployment | None:
         found = self.deployments.get(model)
@@ -91,6 +114,14 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Gatew
     if master is not None and (not isinstance(master, str) or not master):
         raise ConfigError(f"{source}: general_settings.master_key: expected a non-empty string")
     config.master_key = master
+    values: dict[str, Any] = {}
+    for key, name in LIMIT_FIELDS.items():
+        if key in settings:
+            value = _resolve(settings[key], f"{source}: general_settings.{key}", env)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ConfigError(f"{source}: general_settings.{key}: expected a positive number, got {value!r}")
+            values[name] = int(value) if name == "max_frame_bytes" else float(value)
+    config.limits = Limits(**values)
     return config
 
 
@@ -110,7 +141,7 @@ def _deployment(entry: Any, where: str, env: Mapping[str, str]) -> Deployment:
     flavour = PROVIDERS.get(provider)
     if flavour is None or not model_id:
         raise ConfigError(f"{where}: litellm_params.model: expected 'vertex_ai/<model>' or 'gemini/<model>', got {model!r}")
-    for key in ("api_key", "api_base", "vertex_project", "vertex_location"):
+    for key in ("api_key", "api_base", "vertex_project"):
         if params.get(key) is not None and not isinstance(params[key], str):
             raise ConfigError(f"{where}: litellm_params.{key}: expected a string")
     compression = params.get("context_window_compression", True)
@@ -130,8 +161,14 @@ def _deployment(entry: Any, where: str, env: Mapping[str, str]) -> Deployment:
     express_key = params.get("api_key")
     if not project and not express_key:
         raise ConfigError(f"{where}: litellm_params.vertex_project: required for vertex_ai/ models (or an api_key for express mode)")
-    location = params.get("vertex_location") or env.get("VERTEXAI_LOCATION") or DEFAULT_VERTEX_LOCATION
-    route = UpstreamRoute(Flavour.VERTEX, model_id, project=project or None, location=location, compression=compression)
+    raw_locations = params.get("vertex_location") or env.get("VERTEXAI_LOCATION") or DEFAULT_VERTEX_LOCATION
+    # Several locations, tried in order: models differ by region (seed 004, gemini-live.md §1.2).
+    locations = [str(x).strip() for x in (raw_locations if isinstance(raw_locations, list) else str(raw_locations).split(",")) if str(x).strip()]
+    if not locations:
+        raise ConfigError(f"{where}: litellm_params.vertex_location: expected a location or a list of them")
+    route = UpstreamRoute(
+        Flavour.VERTEX, model_id, project=project or None, location=locations[0], compression=compression, fallbacks=tuple(locations[1:])
+    )
     return Deployment(
         name, route, api_key=express_key, api_base=api_base, vertex_credentials=credentials, vertex_credentials_file=credentials_file
     )

@@ -73,7 +73,7 @@ async def test_a_conversation_survives_twenty_go_aways_and_five_drops(tmp_path: 
                             fault = Fault(when="seconds", action="drop") if len(answers) in DROPS else Fault(when="seconds", action="go_away", time_left_s=5)
                             # One fault per connection: the previous one's switch (deferred while the user
                             # was speaking) must have happened, else this one hits a socket already closing.
-                            while emulator.session().counters.connections < len(answers) or not emulator.inject(fault):
+                            while emulator.session().counters.connections < len(answers) or not emulator.inject(fault):  # noqa: ASYNC110 - polls the emulator, which has no event for it
                                 await asyncio.sleep(0.01)
                 stop.set()
                 await streamer

@@ -209,3 +209,34 @@ def test_drop_mid_reply_asks_gemini_again() -> None:
     assert "error" not in types(events)
     assert types(events).count("response.done") == 1
     assert b.closed is None
+
+
+def test_an_idle_session_is_closed_with_the_reason() -> None:
+    route = STUDIO
+    b = Bridge(route, config=EmulatorConfig(turn_complete_after_playback=False))
+    b.translator.idle_timeout_s = 30
+    b.pump()
+    say(b, "hi")
+    events = b.pump(31)
+    assert events[-1]["error"]["code"] == "idle_timeout"
+    assert b.closed == CloseClient(1000, "No client event for 30 seconds: the session is closed.")
+
+
+def test_a_session_ends_at_its_maximum_duration() -> None:
+    translator = Translator(route=STUDIO, model="m", beta=False, ids=counter_ids(), now=T0, max_session_s=60)
+    translator.events_to_client()
+    assert translator.next_deadline() == T0 + 60
+    translator.tick(T0 + 60)
+    *events, close = translator.events_to_client()
+    assert json.loads(events[-1])["error"]["code"] == "session_expired"
+    assert close == CloseClient(1000, "The session reached its maximum duration.")
+
+
+def test_a_frame_over_the_limit_gets_an_error_and_the_session_goes_on() -> None:
+    translator = Translator(route=STUDIO, model="m", beta=False, ids=counter_ids(), now=T0, max_frame_bytes=1000)
+    translator.events_to_client()
+    translator.receive_client_event("x" * 1001, T0)
+    [event] = translator.events_to_client()
+    assert json.loads(event)["error"]["code"] == "frame_too_large"
+    translator.receive_client_event('{"type": "session.update", "session": {"type": "realtime"}}', T0)
+    assert json.loads(translator.events_to_client()[0])["type"] == "session.updated"

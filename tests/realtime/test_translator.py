@@ -7,6 +7,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from livegate.gemini.models import Flavour
 from livegate.gemini.route import UpstreamRoute
@@ -293,3 +295,32 @@ def test_every_server_event_id_starts_with_event() -> None:
     bridge.send(USER_HI)
     bridge.send({"type": "response.create"})
     assert all(e["event_id"].startswith("event_") for e in bridge.events)
+
+
+fuzz_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=3),
+    max_leaves=12,
+)
+CLIENT_TYPES = [
+    "session.update", "input_audio_buffer.append", "input_audio_buffer.commit", "input_audio_buffer.clear",
+    "conversation.item.create", "conversation.item.retrieve", "conversation.item.truncate", "conversation.item.delete",
+    "response.create", "response.cancel", "output_audio_buffer.clear", "nonsense",
+]  # fmt: skip
+fuzz_frames = st.one_of(
+    st.builds(lambda t, body: json.dumps({"type": t, **body}), st.sampled_from(CLIENT_TYPES), st.dictionaries(st.sampled_from(["session", "item", "audio", "item_id", "response", "previous_item_id", "content_index", "audio_end_ms", "event_id"]), fuzz_values, max_size=3)),
+    st.text(max_size=40),
+    st.binary(max_size=40),
+)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(fuzz_frames, min_size=1, max_size=4))
+def test_random_client_frames_never_crash_the_translator_and_errors_keep_the_session(frames: list[str | bytes]) -> None:
+    translator = Translator(route=UpstreamRoute(Flavour.AI_STUDIO, "gemini-3.8-live"), model="m", beta=False, ids=counter_ids(), now=T0)
+    translator.events_to_client()
+    for frame in frames:
+        translator.receive_client_event(frame, T0)
+        for event in translator.events_to_client():
+            assert not isinstance(event, CloseClient)  # a client's mistake never ends its session
+            assert json.loads(event)["event_id"].startswith("event_")

@@ -7,6 +7,8 @@ not awaited before the upgrade (openai-realtime.md §1.5: clients give the hands
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import itertools
 import logging
@@ -31,7 +33,7 @@ log = logging.getLogger("livegate")
 
 INSECURE_KEY_PROTOCOL = "openai-insecure-api-key."
 BETA_PROTOCOL = "openai-beta.realtime-v1"
-MAX_CLIENT_FRAME = 16 * 1024 * 1024  # OpenAI allows 15 MiB of audio per append (openai-realtime.md §2.1)
+CLIENT_PING_S = 20.0  # keepalive pings to clients (openai-realtime.md §1.5: clients ping every 20 s too)
 
 
 def session_ids() -> Callable[[str], str]:
@@ -71,6 +73,10 @@ class Gateway:
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
         self._connectors: dict[str, UpstreamConnector] = {}
+        self._pumps: set[Pump] = set()
+        self._drained = asyncio.Event()  # set whenever no session is live
+        self._site: web.TCPSite | None = None
+        self.accepting = True
 
     @property
     def url(self) -> str:
@@ -85,14 +91,26 @@ class Gateway:
         # Credentials are loaded now, so a bad key file stops the start instead of the first call.
         for name, deployment in self.config.deployments.items():
             if name != "*":
-                self._connectors[name] = UpstreamConnector(deployment, self._http, self.upstream_ssl)
+                self._connectors[name] = self._new_connector(deployment)
         self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True, reuse_port=self.reuse_port or None)
         await site.start()
+        self._site = site
         self.port = bound_port(site)
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float = 0.0) -> None:
+        """Stop accepting; give live sessions ``grace_s`` to finish; close the rest with 1001 and a
+        final error event saying why (issue 7)."""
+        self.accepting = False
+        if self._site is not None:
+            server = self._site._server
+            if server is not None:
+                server.close()  # the listening socket only: live connections go on
+        if self._pumps and grace_s > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), grace_s)
+        await asyncio.gather(*(pump.shut_down() for pump in list(self._pumps)), return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -110,10 +128,13 @@ class Gateway:
     def _connector(self, deployment: Deployment) -> UpstreamConnector:
         connector = self._connectors.get(deployment.model_name)
         if connector is None:
-            assert self._http is not None
-            connector = UpstreamConnector(deployment, self._http, self.upstream_ssl)
+            connector = self._new_connector(deployment)
             self._connectors[deployment.model_name] = connector
         return connector
+
+    def _new_connector(self, deployment: Deployment) -> UpstreamConnector:
+        assert self._http is not None
+        return UpstreamConnector(deployment, self._http, self.upstream_ssl, ping_s=self.config.limits.upstream_ping_s)
 
     # ---- handshake ---------------------------------------------------------------------------
 
@@ -132,6 +153,8 @@ class Gateway:
 
     async def _realtime(self, request: web.Request) -> web.StreamResponse:
         offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
+        if not self.accepting:
+            return _error(503, "livegate is shutting down.", "server_shutting_down", "server_error")
         try:
             self._authorize(request, offered)
             model = request.query.get("model")
@@ -143,14 +166,30 @@ class Gateway:
         except HandshakeError as exc:
             return _error(exc.status, exc.message, exc.code)
         # Browsers need a selected subprotocol; never the one carrying the key (openai-realtime.md §1.5).
+        limits = self.config.limits
         ws = web.WebSocketResponse(
-            protocols=("realtime",) if "realtime" in offered else (), autoping=True, compress=False, max_msg_size=MAX_CLIENT_FRAME
+            protocols=("realtime",) if "realtime" in offered else (),
+            autoping=True,
+            heartbeat=CLIENT_PING_S,
+            compress=False,
+            # Frames past the configured limit get an error event (the translator); past four times it,
+            # aiohttp closes with 1009 before buffering more.
+            max_msg_size=4 * limits.max_frame_bytes,
         )
         if not ws.can_prepare(request).ok:
             return _error(400, "Expected a WebSocket upgrade.", "invalid_request")
         beta = "realtime=v1" in request.headers.get("OpenAI-Beta", "") or BETA_PROTOCOL in offered
         await ws.prepare(request)
-        translator = Translator(route=deployment.route, model=model, beta=beta, ids=session_ids(), now=time.time())
+        translator = Translator(
+            route=deployment.route,
+            model=model,
+            beta=beta,
+            ids=session_ids(),
+            now=time.time(),
+            max_frame_bytes=limits.max_frame_bytes,
+            idle_timeout_s=limits.idle_timeout_s,
+            max_session_s=limits.max_session_s,
+        )
         log.info(
             "session %s: model %s -> %s (%s)%s",
             translator.session.ga["id"],
@@ -159,7 +198,15 @@ class Gateway:
             deployment.route.flavour.value,
             " beta" if beta else "",
         )
-        await Pump(ws, translator, self._connector(deployment)).run()
+        pump = Pump(ws, translator, self._connector(deployment), write_timeout_s=limits.client_write_timeout_s)
+        self._pumps.add(pump)
+        self._drained.clear()
+        try:
+            await pump.run()
+        finally:
+            self._pumps.discard(pump)
+            if not self._pumps:
+                self._drained.set()
         return ws
 
     async def _health(self, request: web.Request) -> web.Response:

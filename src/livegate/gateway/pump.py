@@ -24,8 +24,12 @@ log = logging.getLogger("livegate.session")
 
 
 class Pump:
-    def __init__(self, client: web.WebSocketResponse, translator: Translator, connector: UpstreamConnector) -> None:
+    def __init__(
+        self, client: web.WebSocketResponse, translator: Translator, connector: UpstreamConnector, *, write_timeout_s: float = 30.0
+    ) -> None:
         self.client = client
+        self.write_timeout_s = write_timeout_s
+        self._writing_since: float | None = None  # a send to the client that has not returned
         self.translator = translator
         self.connector = connector
         self.upstream: ClientWebSocketResponse | None = None
@@ -57,7 +61,17 @@ class Pump:
         loop = asyncio.get_running_loop()
         while not self._closing:
             self._wake.clear()
+            if self._writing_since is not None and time.monotonic() - self._writing_since > self.write_timeout_s:
+                log.warning("client not reading for %.0f s: session closed", self.write_timeout_s)
+                self._closing = True
+                transport = self.client._req.transport if self.client._req is not None else None
+                if transport is not None:
+                    transport.abort()
+                return
             deadline = self.translator.next_deadline()
+            if self._writing_since is not None:
+                stall = time.time() + self.write_timeout_s / 4
+                deadline = stall if deadline is None else min(deadline, stall)
             if deadline is None:
                 await self._wake.wait()
                 continue
@@ -75,7 +89,7 @@ class Pump:
         async with self._lock:
             for action in self.translator.actions_to_upstream():
                 if isinstance(action, StartUpstream):
-                    self._upstream_task = asyncio.create_task(self._run_upstream(action.setup, action.generation))
+                    self._upstream_task = asyncio.create_task(self._run_upstream(action.setup, action.generation, action.location))
                 elif isinstance(action, SendUpstream):
                     if self.upstream is not None and not self.upstream.closed:
                         await self.upstream.send_frame(action.frame, WSMsgType.TEXT)
@@ -89,11 +103,15 @@ class Pump:
                     await self.client.close(code=event.code, message=event.reason.encode()[:123])
                     return
                 if not self.client.closed:
+                    # A client that stops reading fills its socket buffer, then this send waits: the watchdog
+                    # in _timer ends such a session (memory stays bounded by aiohttp's writer limit meanwhile).
+                    self._writing_since = time.monotonic()
                     await self.client.send_str(event)
+                    self._writing_since = None
 
-    async def _run_upstream(self, setup: bytes, generation: int) -> None:
+    async def _run_upstream(self, setup: bytes, generation: int, location: str | None) -> None:
         try:
-            upstream = await self.connector.connect()
+            upstream = await self.connector.connect(location)
         except UpstreamError as exc:
             self.translator.receive_upstream_closed(exc.code, exc.reason, time.time(), generation)
             await self.flush()
@@ -103,6 +121,8 @@ class Pump:
         try:
             # Gemini Live: the first message is setup (gemini-live.md §4.1); clients send text frames.
             await upstream.send_frame(setup, WSMsgType.TEXT)
+            if location is not None:
+                log.info("session %s: upstream connection %d in %s", self.translator.session.ga["id"], generation, location)
             while True:
                 message = await upstream.receive()
                 if message.type is WSMsgType.BINARY or message.type is WSMsgType.TEXT:
@@ -119,6 +139,11 @@ class Pump:
         if not self._closing:
             self.translator.receive_upstream_closed(code, reason, time.time(), generation)
             await self.flush()
+
+    async def shut_down(self) -> None:
+        """Graceful shutdown: the client learns why, then the socket closes with 1001 (going away)."""
+        self.translator.end("server_shutdown", "livegate is shutting down; reconnect to continue.", 1001)
+        await self.flush()
 
     async def _close_upstream(self, wait: bool = True) -> None:
         task, self._upstream_task = self._upstream_task, None

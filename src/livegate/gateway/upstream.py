@@ -9,6 +9,7 @@ the credentials carry a quota project (gemini-live.md §1).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from typing import Any
 
@@ -33,8 +34,8 @@ STUDIO_HOST = "wss://generativelanguage.googleapis.com"
 MAX_UPSTREAM_FRAME = 16 * 1024 * 1024
 
 
-def upstream_url(deployment: Deployment) -> str:
-    route = deployment.route
+def upstream_url(deployment: Deployment, location: str | None = None) -> str:
+    route = deployment.route if location is None else dataclasses.replace(deployment.route, location=location)
     if deployment.api_base:
         base = deployment.api_base.rstrip("/")
         base = "ws" + base[4:] if base.startswith("http") else base
@@ -115,8 +116,9 @@ def _load(info: dict[str, Any]) -> Any:  # google-auth's loaders are untyped
 class UpstreamConnector:
     """Opens Gemini Live WebSockets for one deployment."""
 
-    def __init__(self, deployment: Deployment, session: aiohttp.ClientSession, ssl: Any = None) -> None:
+    def __init__(self, deployment: Deployment, session: aiohttp.ClientSession, ssl: Any = None, *, ping_s: float = 60.0) -> None:
         self.deployment = deployment
+        self.ping_s = ping_s
         self.url = upstream_url(deployment)
         self.http = session
         self.ssl = ssl
@@ -134,19 +136,22 @@ class UpstreamConnector:
             headers["x-goog-user-project"] = self.tokens.quota_project
         return headers
 
-    async def connect(self) -> aiohttp.ClientWebSocketResponse:
+    async def connect(self, location: str | None = None) -> aiohttp.ClientWebSocketResponse:
         headers = await self.headers()
+        url = upstream_url(self.deployment, location) if location is not None else self.url
         try:
             return await self.http.ws_connect(
-                self.url,
+                url,
                 headers=headers,
                 max_msg_size=MAX_UPSTREAM_FRAME,
                 compress=0,
                 autoping=True,
+                # Gemini answers pings late (8 to 30 s seen): aiohttp waits half the interval for a pong.
+                heartbeat=self.ping_s,
                 ssl=self.ssl if self.ssl is not None else True,
                 timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
             )
         except aiohttp.WSServerHandshakeError as exc:
             raise UpstreamError(1011, f"Gemini Live refused the connection: HTTP {exc.status}") from None
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise UpstreamError(1011, f"cannot reach Gemini Live at {self.url}: {exc}") from None
+            raise UpstreamError(1011, f"cannot reach Gemini Live at {url}: {exc}") from None

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from livegate.gemini.models import Flavour, ModelInfo, model_info
@@ -18,6 +19,12 @@ class UpstreamRoute:
     location: str | None = None
     api_version: str = ""
     compression: bool = True  # ask for context window compression, so sessions outlive 15 minutes
+    fallbacks: tuple[str, ...] = ()  # Vertex locations to try, in order, when this one refuses the model
+
+    def next_location(self) -> UpstreamRoute | None:
+        if not self.fallbacks:
+            return None
+        return dataclasses.replace(self, location=self.fallbacks[0], fallbacks=self.fallbacks[1:])
 
     @property
     def info(self) -> ModelInfo:

@@ -58,6 +58,7 @@ class StartUpstream:
 
     setup: bytes
     generation: int = 0
+    location: str | None = None  # the Vertex location to dial (regional hosts differ)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +126,15 @@ class Translator:
         beta: bool,
         ids: Callable[[str], str],
         now: float,
+        max_frame_bytes: int = 16 * 1024 * 1024,
+        idle_timeout_s: float | None = None,
+        max_session_s: float | None = None,
     ) -> None:
         self.route = route
+        self.max_frame_bytes = max_frame_bytes
+        self.idle_timeout_s = idle_timeout_s
+        self._last_client = now
+        self._expires = now + max_session_s if max_session_s else None
         self.beta = beta
         self.ids = ids
         self.session = Session(model, ids("sess"), now)
@@ -159,6 +167,7 @@ class Translator:
         self._ready_since = now
         self._resuming = False  # the current setup resumes with a handle
         self._retry_turn = False  # a reply was cut by a failed connection: Gemini is asked again
+        self._served = False  # a setup completed at this location
         self._updated_pending: list[dict[str, Any]] = []  # session.updated once the new setup is in force
         self._emit("session.created", session=self.session.render(beta=beta))
         if beta:
@@ -182,6 +191,13 @@ class Translator:
     # ---- client side -------------------------------------------------------------------------
 
     def receive_client_event(self, data: str | bytes, now: float) -> None:
+        self._last_client = now
+        if len(data) > self.max_frame_bytes:
+            self._error(ClientError(
+                f"The event is {len(data)} bytes; this gateway takes at most {self.max_frame_bytes}.",
+                code="frame_too_large",
+            ))
+            return
         try:
             event = parse_client_event(data)
         except ClientError as exc:
@@ -421,15 +437,34 @@ class Translator:
         self._resuming = bool(self.resumption_handle)
         self._queued = [*self._reseed(), *self._queued]
         setup = build_setup(self.route, self.session, handle=self.resumption_handle)
-        self._upstream.append(StartUpstream(orjson.dumps(setup), self.generation))
+        self._upstream.append(StartUpstream(orjson.dumps(setup), self.generation, self.route.location))
 
     # ---- time --------------------------------------------------------------------------------
 
     def next_deadline(self) -> float | None:
-        deadlines = [t for t in (self._retry_at, self._switch_by, self._index_by) if t is not None]
+        idle = self._last_client + self.idle_timeout_s if self.idle_timeout_s else None
+        deadlines = [t for t in (self._retry_at, self._switch_by, self._index_by, idle, self._expires) if t is not None]
         return min(deadlines) if deadlines else None
 
+    def end(self, code: str, message: str, close: int) -> None:
+        """End the session: the response in progress fails, then an error event says why, then the close."""
+        if self.upstream is Upstream.CLOSED:
+            return
+        self.upstream = Upstream.CLOSED
+        self._retry_at = self._switch_by = self._index_by = self._expires = None
+        self.idle_timeout_s = None
+        self.responses.finish("failed", {"type": "failed", "error": {"type": "server_error", "code": code, "message": message}})
+        self._error(ClientError(message, code=code, error_type="server_error"))
+        self._client.append(CloseClient(close, message[:120]))
+        self._upstream.append(CloseUpstream())
+
     def tick(self, now: float) -> None:
+        if self.idle_timeout_s and now >= self._last_client + self.idle_timeout_s:
+            self.end("idle_timeout", f"No client event for {self.idle_timeout_s:g} seconds: the session is closed.", 1000)
+            return
+        if self._expires is not None and now >= self._expires:
+            self.end("session_expired", "The session reached its maximum duration.", 1000)
+            return
         if self._retry_at is not None and now >= self._retry_at:
             self._attempt()
         if self._switch_by is not None and now >= self._switch_by:
@@ -568,7 +603,7 @@ class Translator:
         if self.upstream is Upstream.IDLE:
             self.upstream = Upstream.SETTING_UP
             setup = build_setup(self.route, self.session, handle=self.resumption_handle)
-            self._upstream.append(StartUpstream(orjson.dumps(setup), self.generation))
+            self._upstream.append(StartUpstream(orjson.dumps(setup), self.generation, self.route.location))
 
     def _send(self, frame: bytes) -> None:
         if self.upstream is Upstream.READY:
@@ -611,6 +646,7 @@ class Translator:
             return
         if "setupComplete" in message:
             self._ready_since = now
+            self._served = True
             if self._resuming and self._log is not None and len(self._log):
                 self.upstream = Upstream.REPLAYING  # Vertex reports what it consumed (transparent resumption)
                 self._index_by = now + INDEX_WAIT_S
@@ -789,6 +825,13 @@ class Translator:
             self.upstream = Upstream.RECONNECTING
             return
         verdict = classify(code, reason, model=self.route.model_id, vertex=self.route.flavour is Flavour.VERTEX, location=self.route.location)
+        following = self.route.next_location()
+        if following is not None and not self._served and (code == 1008 or verdict.retry):
+            # This location refused the model or could not be reached: the next one is tried at once.
+            self.route = following
+            self._retry_at = now
+            self.upstream = Upstream.RECONNECTING
+            return
         if now - self._ready_since >= STABLE_S:
             self._attempts = 0
         if verdict.retry and self._attempts < len(BACKOFF_S):
