@@ -28,9 +28,11 @@ GOOGLE_ENV = (
 
 
 @pytest.fixture(autouse=True)
-def _clean_google_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def _clean_google_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in GOOGLE_ENV:
         monkeypatch.delenv(name, raising=False)
+    # Every test gets its own database: nothing lands in the working tree.
+    monkeypatch.setenv("LIVEGATE_DATABASE_URL", f"sqlite:///{tmp_path}/livegate.db")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import pytest
 SRC = Path(__file__).resolve().parent.parent / "src" / "livegate"
 PURE = [
     "errors.py",
+    "accounting.py",
     "emulator/wire.py",
     "emulator/messages.py",
     "emulator/models.py",

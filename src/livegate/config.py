@@ -14,11 +14,12 @@ from typing import Any
 
 import yaml
 
+from livegate.accounting import PRICE_FIELDS, Price
 from livegate.errors import ConfigError
 from livegate.gemini.models import CATALOGUE, DEFAULT_MODEL, Flavour
 from livegate.gemini.route import UpstreamRoute
 
-__all__ = ["Deployment", "GatewayConfig", "Limits", "embedded_config", "load_config"]
+__all__ = ["Deployment", "GatewayConfig", "Limits", "database_url", "embedded_config", "load_config"]
 
 ENV_PREFIX = "os.environ/"
 PROVIDERS = {"vertex_ai": Flavour.VERTEX, "vertex_ai_beta": Flavour.VERTEX, "gemini": Flavour.AI_STUDIO}
@@ -36,6 +37,7 @@ class Deployment:
     vertex_credentials: dict[str, Any] | None = None  # service-account or user JSON; None: ADC
     vertex_credentials_file: str | None = None
     embedded: bool = False  # served by the embedded emulator
+    price: Price | None = None  # from litellm_params' *_cost_per_*token fields; None: the defaults
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,8 @@ class GatewayConfig:
     master_key: str | None = None
     source: str = "(no configuration)"
     limits: Limits = field(default_factory=Limits)
+    database_url: str | None = None  # general_settings.database_url; else LIVEGATE_DATABASE_URL; else ./livegate.db
+    max_session_cost_usd: float | None = None  # a session costing more ends with an error event
 
     def deployment(self, model: str) -> Deployment | None:
         found = self.deployments.get(model)
@@ -122,7 +126,32 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Gatew
                 raise ConfigError(f"{source}: general_settings.{key}: expected a positive number, got {value!r}")
             values[name] = int(value) if name == "max_frame_bytes" else float(value)
     config.limits = Limits(**values)
+    database = _resolve(settings.get("database_url"), f"{source}: general_settings.database_url", env)
+    if database is not None and (not isinstance(database, str) or not database.startswith(("sqlite:///", "postgresql://", "postgres://"))):
+        raise ConfigError(f"{source}: general_settings.database_url: expected sqlite:///path or postgresql://…, got {database!r}")
+    config.database_url = database
+    cap = settings.get("max_session_cost_usd")
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int | float) or cap <= 0):
+        raise ConfigError(f"{source}: general_settings.max_session_cost_usd: expected a positive number, got {cap!r}")
+    config.max_session_cost_usd = float(cap) if cap is not None else None
     return config
+
+
+def database_url(config: GatewayConfig | None, env: Mapping[str, str] | None = None) -> str:
+    env = os.environ if env is None else env
+    return (config.database_url if config else None) or env.get("LIVEGATE_DATABASE_URL") or "sqlite:///livegate.db"
+
+
+def _price(params: dict[str, Any], where: str) -> Price | None:
+    given = {name: params[name] for name in PRICE_FIELDS if params.get(name) is not None}
+    if not given:
+        return None
+    for name, value in given.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ConfigError(f"{where}: litellm_params.{name}: expected a price per token in dollars, got {value!r}")
+    if "input_cost_per_token" not in given or "output_cost_per_token" not in given:
+        raise ConfigError(f"{where}: litellm_params: a price needs input_cost_per_token and output_cost_per_token")
+    return Price(**{k: float(v) for k, v in given.items()})
 
 
 def _deployment(entry: Any, where: str, env: Mapping[str, str]) -> Deployment:
@@ -155,7 +184,7 @@ def _deployment(entry: Any, where: str, env: Mapping[str, str]) -> Deployment:
         if not studio_key:
             raise ConfigError(f"{where}: litellm_params.api_key: required for gemini/ models (or set GEMINI_API_KEY)")
         route = UpstreamRoute(Flavour.AI_STUDIO, model_id, compression=compression)
-        return Deployment(name, route, api_key=studio_key, api_base=api_base)
+        return Deployment(name, route, api_key=studio_key, api_base=api_base, price=_price(params, where))
     credentials, credentials_file = _vertex_credentials(params.get("vertex_credentials"), where)
     project = params.get("vertex_project") or (credentials or {}).get("project_id") or env.get("VERTEXAI_PROJECT")
     express_key = params.get("api_key")
@@ -170,8 +199,9 @@ def _deployment(entry: Any, where: str, env: Mapping[str, str]) -> Deployment:
         Flavour.VERTEX, model_id, project=project or None, location=locations[0], compression=compression, fallbacks=tuple(locations[1:])
     )
     return Deployment(
-        name, route, api_key=express_key, api_base=api_base, vertex_credentials=credentials, vertex_credentials_file=credentials_file
-    )
+        name, route, api_key=express_key, api_base=api_base, vertex_credentials=credentials,
+        vertex_credentials_file=credentials_file, price=_price(params, where),
+    )  # fmt: skip
 
 
 def _vertex_credentials(value: Any, where: str) -> tuple[dict[str, Any] | None, str | None]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import itertools
 import logging
 import os
@@ -20,12 +19,16 @@ from collections.abc import Callable
 import aiohttp
 from aiohttp import web
 
-from livegate.config import Deployment, GatewayConfig
+from livegate.accounting import Price
+from livegate.config import Deployment, GatewayConfig, database_url
 from livegate.errors import HandshakeError
 from livegate.gateway.pump import Pump
 from livegate.gateway.upstream import UpstreamConnector
+from livegate.keys import Accounts, Grant
+from livegate.realtime.responses import Response
 from livegate.realtime.translator import Translator
 from livegate.sites import bound_port
+from livegate.store import UsageRecord, open_store
 
 __all__ = ["Gateway", "session_ids"]
 
@@ -33,6 +36,7 @@ log = logging.getLogger("livegate")
 
 INSECURE_KEY_PROTOCOL = "openai-insecure-api-key."
 BETA_PROTOCOL = "openai-beta.realtime-v1"
+KEY_CHECK_S = 5.0  # how often the keys of live sessions are checked again
 CLIENT_PING_S = 20.0  # keepalive pings to clients (openai-realtime.md §1.5: clients ping every 20 s too)
 
 
@@ -73,7 +77,9 @@ class Gateway:
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
         self._connectors: dict[str, UpstreamConnector] = {}
-        self._pumps: set[Pump] = set()
+        self._pumps: dict[Pump, Grant] = {}
+        self.accounts: Accounts | None = None
+        self._watch: asyncio.Task[None] | None = None
         self._drained = asyncio.Event()  # set whenever no session is live
         self._site: web.TCPSite | None = None
         self.accepting = True
@@ -87,6 +93,9 @@ class Gateway:
         return f"ws://{self.host}:{self.port}/v1"
 
     async def start(self) -> None:
+        prices: dict[str, Price | None] = {d.route.model_id: d.price for d in self.config.deployments.values() if d.price is not None}
+        self.accounts = Accounts(await open_store(database_url(self.config)), master_key=self.master_key, prices=prices)
+        self._watch = asyncio.create_task(self._watch_keys())
         self._http = aiohttp.ClientSession()
         # Credentials are loaded now, so a bad key file stops the start instead of the first call.
         for name, deployment in self.config.deployments.items():
@@ -111,12 +120,19 @@ class Gateway:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drained.wait(), grace_s)
         await asyncio.gather(*(pump.shut_down() for pump in list(self._pumps)), return_exceptions=True)
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
         if self._http is not None:
             await self._http.close()
             self._http = None
+        if self.accounts is not None:
+            await self.accounts.store.close()
+            self.accounts = None
 
     async def __aenter__(self) -> Gateway:
         await self.start()
@@ -138,28 +154,25 @@ class Gateway:
 
     # ---- handshake ---------------------------------------------------------------------------
 
-    def _authorize(self, request: web.Request, offered: list[str]) -> None:
+    @staticmethod
+    def _presented_key(request: web.Request, offered: list[str]) -> str | None:
         auth = request.headers.get("Authorization", "")
         key = auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get("api-key")
         for protocol in offered:
             if protocol.startswith(INSECURE_KEY_PROTOCOL):
                 key = key or protocol[len(INSECURE_KEY_PROTOCOL) :]
-        if self.master_key is None:
-            return  # loopback-only development mode: any key, or none
-        if not key:
-            raise HandshakeError(401, "Missing API key: send Authorization: Bearer <key>.", code="missing_api_key")
-        if not hmac.compare_digest(key.encode(), self.master_key.encode()):
-            raise HandshakeError(401, "Incorrect API key provided.", code="invalid_api_key")
+        return key or None
 
     async def _realtime(self, request: web.Request) -> web.StreamResponse:
         offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
         if not self.accepting:
             return _error(503, "livegate is shutting down.", "server_shutting_down", "server_error")
+        assert self.accounts is not None
         try:
-            self._authorize(request, offered)
             model = request.query.get("model")
             if not model:
                 raise HandshakeError(400, "Missing required parameter: 'model'.", code="missing_required_parameter")
+            grant = await self.accounts.authorize(self._presented_key(request, offered), model, time.time())
             deployment = self.config.deployment(model)
             if deployment is None:
                 raise HandshakeError(404, f"The model '{model}' does not exist or you do not have access to it.", code="model_not_found")
@@ -198,16 +211,46 @@ class Gateway:
             deployment.route.flavour.value,
             " beta" if beta else "",
         )
-        pump = Pump(ws, translator, self._connector(deployment), write_timeout_s=limits.client_write_timeout_s)
-        self._pumps.add(pump)
+        session_id = translator.session.ga["id"]
+        accounts = self.accounts
+
+        async def account(response: Response) -> None:
+            if response.usage is None:
+                return
+            record = UsageRecord(
+                response.id, grant.key.id if grant.key else None, model, deployment.route.model_id, session_id,
+                time.time(), response.status, response.usage,
+            )  # fmt: skip
+            await accounts.record(record)
+            cap = self.config.max_session_cost_usd
+            if cap is not None and await accounts.store.session_cost(session_id) > cap:
+                translator.end("session_cost_limit", f"This session has cost more than its limit of ${cap:g}.", 1008)
+                await pump.flush()
+
+        pump = Pump(ws, translator, self._connector(deployment), write_timeout_s=limits.client_write_timeout_s, on_response=account)
+        self._pumps[pump] = grant
         self._drained.clear()
+        await accounts.begin(grant, session_id, model, time.time())
         try:
             await pump.run()
         finally:
-            self._pumps.discard(pump)
+            del self._pumps[pump]
+            await accounts.end(grant, session_id, time.time())
             if not self._pumps:
                 self._drained.set()
         return ws
+
+    async def _watch_keys(self) -> None:
+        """Live sessions on a key revoked or expired since they began end within KEY_CHECK_S."""
+        while True:
+            await asyncio.sleep(KEY_CHECK_S)
+            assert self.accounts is not None
+            for pump, grant in list(self._pumps.items()):
+                if grant.key is not None:
+                    reason = await self.accounts.still_valid(grant.key, time.time())
+                    if reason is not None:
+                        pump.translator.end("invalid_api_key", reason, 1008)
+                        await pump.flush()
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "pid": os.getpid()})

@@ -10,12 +10,14 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from aiohttp import WSMsgType, web
 from aiohttp.client_ws import ClientWebSocketResponse
 
 from livegate.errors import UpstreamError
 from livegate.gateway.upstream import UpstreamConnector
+from livegate.realtime.responses import Response
 from livegate.realtime.translator import CloseClient, CloseUpstream, SendUpstream, StartUpstream, Translator
 
 __all__ = ["Pump"]
@@ -25,8 +27,15 @@ log = logging.getLogger("livegate.session")
 
 class Pump:
     def __init__(
-        self, client: web.WebSocketResponse, translator: Translator, connector: UpstreamConnector, *, write_timeout_s: float = 30.0
+        self,
+        client: web.WebSocketResponse,
+        translator: Translator,
+        connector: UpstreamConnector,
+        *,
+        write_timeout_s: float = 30.0,
+        on_response: Callable[[Response], Awaitable[None]] | None = None,
     ) -> None:
+        self.on_response = on_response
         self.client = client
         self.write_timeout_s = write_timeout_s
         self._writing_since: float | None = None  # a send to the client that has not returned
@@ -86,6 +95,12 @@ class Pump:
 
     async def flush(self) -> None:
         self._wake.set()
+        await self._flush()
+        if self.on_response is not None:
+            for response in self.translator.finished_responses():
+                await self.on_response(response)
+
+    async def _flush(self) -> None:
         async with self._lock:
             for action in self.translator.actions_to_upstream():
                 if isinstance(action, StartUpstream):

@@ -45,6 +45,7 @@ class Responses:
         self.ids = ids
         self.emit = emit
         self.active: Response | None = None
+        self.finished: list[Response] = []  # for the shell's accounting, drained by the translator
         self.audio_ms: dict[str, float] = {}  # assistant item -> milliseconds of audio sent to the client
         self.output = OutputConverter(session.output_format)
         names = ("text", "audio", "audio_transcript") if beta else ("output_text", "output_audio", "output_audio_transcript")
@@ -159,6 +160,7 @@ class Responses:
         self.close_message("completed" if status == "completed" else "incomplete")
         response.status, response.status_details = status, details
         self.active = None
+        self.finished.append(response)
         # OpenAI Realtime: every response.created gets exactly one response.done (§4.4).
         self.emit("response.done", response=self.render(response))
 

@@ -45,7 +45,7 @@ from livegate.realtime.events import (
 )
 from livegate.realtime.listening import InputAudio, SpeechStarted
 from livegate.realtime.replay import ReplayLog
-from livegate.realtime.responses import Responses
+from livegate.realtime.responses import Response, Responses
 from livegate.realtime.session import Session
 
 __all__ = ["CloseClient", "CloseUpstream", "SendUpstream", "StartUpstream", "Translator"]
@@ -181,6 +181,11 @@ class Translator:
 
     def actions_to_upstream(self) -> list[UpstreamAction]:
         out, self._upstream = self._upstream, []
+        return out
+
+    def finished_responses(self) -> list[Response]:
+        """Responses that ended since the last call, with their usage: for accounting (issue 8)."""
+        out, self.responses.finished = self.responses.finished, []
         return out
 
     @property

@@ -1,0 +1,128 @@
+"""Who may open a session, and what it costs them: the master key, virtual keys (hashed in the store),
+and the accounting of every response (issue 8)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from livegate.accounting import DEFAULT_PRICES, Price, cost
+from livegate.errors import HandshakeError
+from livegate.store import KeyRecord, Store, UsageRecord
+
+__all__ = ["Accounts", "Grant", "hash_key", "new_key"]
+
+log = logging.getLogger("livegate.keys")
+KEY_PREFIX = "lg-"
+
+
+def new_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(24)
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def shown(key: str) -> str:
+    """How a key appears in logs and listings: its first ten characters."""
+    return key[:10] + "…"
+
+
+@dataclass(frozen=True)
+class Grant:
+    """The right to one session: by the master key (no record) or a virtual key."""
+
+    key: KeyRecord | None
+    session_id: str = ""
+
+
+class Accounts:
+    def __init__(self, store: Store, *, master_key: str | None, prices: dict[str, Price | None] | None = None) -> None:
+        self.store = store
+        self.master_key = master_key
+        self.prices = prices or {}
+        self.live: Counter[str] = Counter()  # open sessions per virtual key, in this process
+        self._warned: set[str] = set()
+        self._lock = asyncio.Lock()
+
+    @property
+    def open_mode(self) -> bool:
+        return self.master_key is None
+
+    async def authorize(self, key: str | None, model: str, now: float) -> Grant:
+        """Decide before the upgrade (lessons-from-peers.md (d) 11): a grant, or a HandshakeError."""
+        if self.master_key is not None and key and hmac.compare_digest(key.encode(), self.master_key.encode()):
+            return Grant(None)
+        if key and key.startswith(KEY_PREFIX):
+            record = await self.store.key(hash_key(key))
+            if record is not None:
+                await self._check(record, model, now)
+                return Grant(record)
+        if self.open_mode:
+            return Grant(None)  # loopback-only development mode: any key, or none
+        if not key:
+            raise HandshakeError(401, "Missing API key: send Authorization: Bearer <key>.", code="missing_api_key")
+        raise HandshakeError(401, "Incorrect API key provided.", code="invalid_api_key")
+
+    async def _check(self, key: KeyRecord, model: str, now: float) -> None:
+        if key.revoked:
+            raise HandshakeError(401, "This API key has been revoked.", code="invalid_api_key")
+        if key.expires_at is not None and now >= key.expires_at:
+            raise HandshakeError(401, "This API key has expired.", code="invalid_api_key")
+        if key.models and model not in key.models:
+            raise HandshakeError(403, f"This API key may not use the model '{model}'.", code="model_not_allowed")
+        if key.budget_usd is not None and await self.store.spent(key.id) >= key.budget_usd:
+            raise HandshakeError(429, "This API key has used its budget.", code="insufficient_quota")
+        if key.minutes_per_day is not None:
+            day = datetime.datetime.fromtimestamp(now, datetime.UTC).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+            if await self.store.minutes_between(key.id, day, day + 86400, now) >= key.minutes_per_day:
+                raise HandshakeError(429, "This API key has used its session minutes for today.", code="rate_limit_exceeded")
+        if key.max_sessions is not None and self.live[key.id] >= key.max_sessions:
+            raise HandshakeError(429, f"This API key already has {key.max_sessions} open sessions.", code="rate_limit_exceeded")
+
+    async def begin(self, grant: Grant, session_id: str, model: str, now: float) -> None:
+        if grant.key is not None:
+            self.live[grant.key.id] += 1
+        await self.store.session_started(session_id, grant.key.id if grant.key else None, model, now)
+
+    async def end(self, grant: Grant, session_id: str, now: float) -> None:
+        if grant.key is not None:
+            self.live[grant.key.id] -= 1
+        await self.store.session_ended(session_id, now)
+
+    def price(self, model: str) -> Price | None:
+        if model in self.prices:
+            return self.prices[model]
+        return DEFAULT_PRICES.get(model)
+
+    async def record(self, record: UsageRecord) -> UsageRecord:
+        priced = cost(record.usage, self.price(record.upstream_model))
+        if priced is None and record.upstream_model not in self._warned:
+            self._warned.add(record.upstream_model)
+            log.warning("model %s has no price: its usage is recorded as unpriced (set input_cost_per_token etc.)", record.upstream_model)
+        stored = UsageRecord(**{**record.__dict__, "cost_usd": priced})
+        await self.store.add_usage(stored)
+        return stored
+
+    async def still_valid(self, key: KeyRecord, now: float) -> str | None:
+        """Why a live session's key no longer holds, or None: checked every few seconds."""
+        current = await self.store.key(key.id)
+        if current is None or current.revoked:
+            return "The API key of this session was revoked."
+        if current.expires_at is not None and now >= current.expires_at:
+            return "The API key of this session has expired."
+        return None
+
+
+def create_key_record(key: str, name: str, *, models: tuple[str, ...] = (), budget_usd: float | None = None,
+                      expires_at: float | None = None, max_sessions: int | None = None,
+                      minutes_per_day: float | None = None) -> KeyRecord:  # fmt: skip
+    return KeyRecord(hash_key(key), shown(key), name, models, budget_usd, expires_at, max_sessions, minutes_per_day, False, time.time())
