@@ -124,3 +124,22 @@ def test_vertex_locations_and_limits(tmp_path: Path) -> None:
     assert (limits.idle_timeout_s, limits.max_session_s, limits.max_frame_bytes, limits.shutdown_grace_s) == (300.0, 3600.0, 1048576, 5.0)
     with pytest.raises(ConfigError, match=r"general_settings.idle_timeout_seconds: expected a positive number, got -1"):
         load_config(write(tmp_path, "model_list: [{model_name: v, litellm_params: {model: gemini/m, api_key: k}}]\ngeneral_settings: {idle_timeout_seconds: -1}"), env={})
+
+
+def test_prices_in_litellm_notation_including_yaml_strings(tmp_path: Path) -> None:
+    entry = """
+model_list:
+  - model_name: m
+    litellm_params:
+      model: gemini/gemini-3.8-live
+      api_key: k
+      input_cost_per_token: 1e-06
+      output_cost_per_token: 0.000004
+      output_cost_per_audio_token: {audio}
+"""
+    price = load_config(write(tmp_path, entry.format(audio="1.2e-05"))).deployments["m"].price
+    assert price is not None
+    assert (price.input_cost_per_token, price.output_cost_per_token, price.output_cost_per_audio_token) == (1e-6, 4e-6, 1.2e-5)
+    for bad in ("cheap", "-1e-06", "nan"):
+        with pytest.raises(ConfigError, match="output_cost_per_audio_token: expected a price per token in dollars"):
+            load_config(write(tmp_path, entry.format(audio=bad)))

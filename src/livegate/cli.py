@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
 import ssl
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from livegate import __version__
 from livegate.errors import ConfigError
@@ -66,6 +68,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one of --workers' processes
     serve.add_argument("--embedded-emulator", help=argparse.SUPPRESS)  # the parent's emulator, for workers
+
+    keys = commands.add_parser("keys", help="virtual keys: create, list, revoke", description="Virtual keys, stored hashed in the database of --config (general_settings.database_url), LIVEGATE_DATABASE_URL, or ./livegate.db.")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    create = key_commands.add_parser("create", help="issue a key; it is shown once")
+    create.add_argument("--name", required=True, help="a name to find the key by")
+    create.add_argument("--models", help="comma-separated model names the key may use (default: all)")
+    create.add_argument("--budget", type=_positive(float), metavar="USD", help="spending limit in US dollars")
+    create.add_argument("--expires-in", type=_positive(float), metavar="SECONDS", help="the key stops working after this long")
+    create.add_argument("--max-sessions", type=_positive(int), help="concurrent sessions allowed")
+    create.add_argument("--minutes-per-day", type=_positive(float), help="session-minutes allowed per UTC day")
+    listing = key_commands.add_parser("list", help="the keys, without their secrets")
+    listing.add_argument("--json", action="store_true", help="JSON instead of a table")
+    revoke = key_commands.add_parser("revoke", help="revoke a key by name or prefix; live sessions on it end within seconds")
+    revoke.add_argument("key", help="the key's name or the prefix shown by list")
+    for sub in (create, listing, revoke):
+        sub.add_argument("--config", help="the gateway's config.yaml (for general_settings.database_url)")
+    usage = commands.add_parser("usage", help="usage and cost by key, model and day", description="Usage and cost recorded by the gateway, by key, model and UTC day.")
+    usage.add_argument("--config", help="the gateway's config.yaml (for general_settings.database_url)")
+    usage.add_argument("--json", action="store_true", help="JSON instead of a table")
 
     emulator = commands.add_parser(
         "emulator",
@@ -140,8 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    commands = {"emulator": _run_emulator, "serve": _run_serve}
+    logging.basicConfig(level=getattr(args, "log_level", "warning").upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    commands = {"emulator": _run_emulator, "serve": _run_serve, "keys": _run_keys, "usage": _run_usage}
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             return runner.run(commands[args.command](args))
@@ -248,6 +269,74 @@ async def _run_workers(args: argparse.Namespace, emulator_url: str | None) -> in
     if failed:
         raise ConfigError(f"a worker stopped with exit code {next(c.returncode for c in children if c.returncode is not None)}")
     return 0
+
+
+async def _open_store(args: argparse.Namespace) -> Any:
+    from livegate.config import database_url, load_config
+    from livegate.store import open_store
+
+    config = load_config(args.config) if args.config else None
+    url = database_url(config)
+    try:
+        return await open_store(url)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot open the database {url}: {exc}") from None
+
+
+async def _run_keys(args: argparse.Namespace) -> int:
+    import time
+
+    from livegate.keys import create_key_record, new_key
+
+    store = await _open_store(args)
+    try:
+        if args.keys_command == "create":
+            key = new_key()
+            models = tuple(m.strip() for m in args.models.split(",") if m.strip()) if args.models else ()
+            expires = time.time() + args.expires_in if args.expires_in else None
+            record = create_key_record(
+                key, args.name, models=models, budget_usd=args.budget, expires_at=expires,
+                max_sessions=args.max_sessions, minutes_per_day=args.minutes_per_day,
+            )  # fmt: skip
+            await store.add_key(record)
+            print(key)
+            print(f"key {record.prefix} ({args.name}) created; the key is shown only this once", file=sys.stderr)
+        elif args.keys_command == "list":
+            rows = [
+                {"name": k.name, "prefix": k.prefix, "models": list(k.models), "budget_usd": k.budget_usd, "spent_usd": round(await store.spent(k.id), 6),
+                 "expires_at": k.expires_at, "max_sessions": k.max_sessions, "minutes_per_day": k.minutes_per_day, "revoked": k.revoked}
+                for k in await store.keys()
+            ]  # fmt: skip
+            print(json.dumps(rows, indent=2) if args.json else _table(rows))
+        else:
+            count = await store.revoke(args.key)
+            if not count:
+                raise ConfigError(f"no active key named or starting with {args.key!r}")
+            print(f"revoked {count} key{'s' if count > 1 else ''}")
+    finally:
+        await store.close()
+    return 0
+
+
+async def _run_usage(args: argparse.Namespace) -> int:
+    store = await _open_store(args)
+    try:
+        rows = await store.report()
+    finally:
+        await store.close()
+    print(json.dumps(rows, indent=2) if args.json else _table(rows))
+    return 0
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "(none)"
+    columns = list(rows[0])
+    cells = [[("" if row[c] is None else str(row[c])) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(lines)
 
 
 async def _wait_for_signal() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -146,12 +147,30 @@ def _price(params: dict[str, Any], where: str) -> Price | None:
     given = {name: params[name] for name in PRICE_FIELDS if params.get(name) is not None}
     if not given:
         return None
+    prices: dict[str, float] = {}
     for name, value in given.items():
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        # YAML 1.1 reads 1e-06 (LiteLLM's own notation) as a string.
+        number = _number(value)
+        if number is None or number < 0:
             raise ConfigError(f"{where}: litellm_params.{name}: expected a price per token in dollars, got {value!r}")
-    if "input_cost_per_token" not in given or "output_cost_per_token" not in given:
+        prices[name] = number
+    if "input_cost_per_token" not in prices or "output_cost_per_token" not in prices:
         raise ConfigError(f"{where}: litellm_params: a price needs input_cost_per_token and output_cost_per_token")
-    return Price(**{k: float(v) for k, v in given.items()})
+    return Price(**prices)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
 
 
 def _deployment(entry: Any, where: str, env: Mapping[str, str]) -> Deployment:

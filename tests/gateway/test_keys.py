@@ -1,0 +1,264 @@
+"""Virtual keys and usage over real sockets: keys made with the CLI, refused before the upgrade with the
+statuses OpenAI clients know, live sessions ended on revocation, and the cost of every response
+recorded from Gemini's usageMetadata in each backend's field names (issue 8)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+from openai import AsyncOpenAI
+
+from livegate import cli
+from livegate.config import database_url, load_config
+from livegate.emulator.server import EmulatorServer
+from livegate.emulator.state import EmulatorConfig
+from livegate.gateway import app as gateway_app
+from livegate.gateway.app import Gateway
+from livegate.keys import create_key_record, new_key
+from livegate.store import open_store
+
+MASTER_KEY = "sk-livegate-master"
+VERTEX_PRICE = {"input_cost_per_token": 1e-6, "output_cost_per_token": 4e-6}
+
+
+@dataclass
+class Stack:
+    emulator: EmulatorServer
+    gateway: Gateway
+    config: Path
+
+    def url(self, model: str) -> str:
+        return f"ws://127.0.0.1:{self.gateway.port}/v1/realtime?model={model}"
+
+    def client(self, key: str) -> AsyncOpenAI:
+        return AsyncOpenAI(api_key=key, base_url=self.gateway.url + "/v1", websocket_base_url=self.gateway.ws_url)
+
+
+def write_config(tmp_path: Path, emulator: EmulatorServer, extra: str = "") -> Path:
+    key_file = tmp_path / "sa.json"
+    emulator.write_service_account(key_file, project="vertex-proj")
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"""
+model_list:
+  - model_name: vertex-live
+    litellm_params:
+      model: vertex_ai/gemini-live-2.5-flash
+      vertex_project: vertex-proj
+      vertex_location: us-central1
+      vertex_credentials: {key_file}
+      api_base: {emulator.http_url}
+      input_cost_per_token: {VERTEX_PRICE["input_cost_per_token"]}
+      output_cost_per_token: {VERTEX_PRICE["output_cost_per_token"]}
+  - model_name: studio-live
+    litellm_params:
+      model: gemini/gemini-2.5-flash-native-audio-preview-12-2025
+      api_key: studio-key
+      api_base: {emulator.http_url}
+  - model_name: unpriced-live
+    litellm_params:
+      model: gemini/gemini-3.8-live
+      api_key: studio-key
+      api_base: {emulator.http_url}
+general_settings:
+  master_key: {MASTER_KEY}
+  database_url: sqlite:///{tmp_path}/keys.db
+{extra}"""
+    )
+    return config
+
+
+@pytest.fixture
+async def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Stack]:
+    monkeypatch.setattr(gateway_app, "KEY_CHECK_S", 0.2)
+    async with EmulatorServer(EmulatorConfig(api_key="studio-key", turn_complete_after_playback=False)) as emulator:
+        config = write_config(tmp_path, emulator)
+        async with Gateway(load_config(config), port=0) as gateway:
+            yield Stack(emulator, gateway, config)
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+async def make_key(stack: Stack, name: str, **limits: Any) -> str:
+    """Through the same store as the CLI: the CLI itself runs its own event loop, so async tests use this."""
+    store = await open_store(database_url(load_config(stack.config)))
+    try:
+        key = new_key()
+        await store.add_key(create_key_record(key, name, **limits))
+        return key
+    finally:
+        await store.close()
+
+
+async def refused(url: str, key: str) -> tuple[int, dict[str, Any]]:
+    with pytest.raises(websockets.InvalidStatus) as exc:
+        await websockets.connect(url, additional_headers={"Authorization": f"Bearer {key}"})
+    response = exc.value.response
+    return response.status_code, json.loads(response.body or b"{}")
+
+
+async def text_turn(ws: websockets.ClientConnection, text: str) -> dict[str, Any]:
+    """One text response over a raw socket; returns response.done's response."""
+    await ws.send(json.dumps({"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"]}}))
+    await ws.send(json.dumps({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}}))
+    await ws.send(json.dumps({"type": "response.create"}))
+    async with asyncio.timeout(10):
+        while True:
+            event = json.loads(await ws.recv())
+            assert event["type"] != "error", event
+            if event["type"] == "response.done":
+                return dict(event["response"])
+
+
+async def test_a_virtual_key_made_by_the_cli_opens_its_model_and_nothing_else(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = await asyncio.to_thread(run_cli, capsys, "keys", "create", "--name", "team-a", "--models", "vertex-live", "--config", str(stack.config))
+    assert code == 0, err
+    key = out.strip()
+    assert key.startswith("lg-") and "shown only this once" in err
+    async with stack.client(key).realtime.connect(model="vertex-live") as connection:
+        assert (await connection.recv()).type == "session.created"
+    status, body = await refused(stack.url("studio-live"), key)
+    assert status == 403
+    assert body["error"]["code"] == "model_not_allowed"
+    status, body = await refused(stack.url("vertex-live"), key[:-1] + ("A" if key[-1] != "A" else "B"))
+    assert (status, body["error"]["code"]) == (401, "invalid_api_key")
+    # The database holds the hash, never the key.
+    assert key.encode() not in (stack.config.parent / "keys.db").read_bytes()
+
+
+async def test_revoked_and_expired_keys_get_401(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    key = await make_key(stack, "leaver")
+    expired = await make_key(stack, "old", expires_at=time.time() - 1)
+    code, out, _ = await asyncio.to_thread(run_cli, capsys, "keys", "revoke", "leaver", "--config", str(stack.config))
+    assert (code, out.strip()) == (0, "revoked 1 key")
+    for k, message in ((key, "revoked"), (expired, "expired")):
+        status, body = await refused(stack.url("vertex-live"), k)
+        assert status == 401
+        assert body["error"]["code"] == "invalid_api_key" and message in body["error"]["message"]
+    code, _, err = await asyncio.to_thread(run_cli, capsys, "keys", "revoke", "nobody", "--config", str(stack.config))
+    assert code == 2 and "nobody" in err
+
+
+async def test_a_live_session_ends_within_seconds_of_revocation(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    key = await make_key(stack, "revoked-live")
+    async with websockets.connect(stack.url("vertex-live"), additional_headers={"Authorization": f"Bearer {key}"}) as ws:
+        assert json.loads(await ws.recv())["type"] == "session.created"
+        await text_turn(ws, "before")
+        code, _, _ = await asyncio.to_thread(run_cli, capsys, "keys", "revoke", key[:10] + "…", "--config", str(stack.config))
+        assert code == 0
+        async with asyncio.timeout(5):
+            event = json.loads(await ws.recv())
+            assert event["type"] == "error"
+            assert event["error"]["code"] == "invalid_api_key"
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+async def test_over_budget_and_over_concurrency_get_429(stack: Stack) -> None:
+    key = await make_key(stack, "thrifty", budget_usd=1e-9)
+    async with websockets.connect(stack.url("vertex-live"), additional_headers={"Authorization": f"Bearer {key}"}) as ws:
+        assert json.loads(await ws.recv())["type"] == "session.created"
+        response = await text_turn(ws, "spend my budget")
+        assert response["usage"]["total_tokens"] > 0
+    status, body = await refused(stack.url("vertex-live"), key)
+    assert (status, body["error"]["code"]) == (429, "insufficient_quota")
+
+    single = await make_key(stack, "single", max_sessions=1)
+    async with websockets.connect(stack.url("vertex-live"), additional_headers={"Authorization": f"Bearer {single}"}) as ws:
+        assert json.loads(await ws.recv())["type"] == "session.created"
+        status, body = await refused(stack.url("vertex-live"), single)
+        assert (status, body["error"]["code"]) == (429, "rate_limit_exceeded")
+    async with asyncio.timeout(5):  # the slot is free again once the first session has ended
+        while True:
+            try:
+                async with websockets.connect(stack.url("vertex-live"), additional_headers={"Authorization": f"Bearer {single}"}) as ws:
+                    assert json.loads(await ws.recv())["type"] == "session.created"
+                    break
+            except websockets.InvalidStatus:
+                await asyncio.sleep(0.05)
+
+
+async def test_minutes_per_day_are_enforced(stack: Stack) -> None:
+    key = await make_key(stack, "minutes", minutes_per_day=0.5 / 60)  # half a second
+    async with websockets.connect(stack.url("vertex-live"), additional_headers={"Authorization": f"Bearer {key}"}) as ws:
+        assert json.loads(await ws.recv())["type"] == "session.created"
+        await asyncio.sleep(0.6)
+    status, body = await refused(stack.url("vertex-live"), key)
+    assert (status, body["error"]["code"]) == (429, "rate_limit_exceeded")
+
+
+async def test_usage_is_recorded_per_response_with_cost_from_each_backends_field_names(
+    stack: Stack, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    key = await make_key(stack, "reporter")
+    seen: dict[str, dict[str, Any]] = {}
+    with caplog.at_level(logging.WARNING, logger="livegate.keys"):
+        for model in ("vertex-live", "studio-live", "unpriced-live"):
+            async with websockets.connect(stack.url(model), additional_headers={"Authorization": f"Bearer {key}"}) as ws:
+                assert json.loads(await ws.recv())["type"] == "session.created"
+                seen[model] = await text_turn(ws, f"count my tokens on {model}")
+    # Vertex names usage promptTokenCount/candidatesTokenCount, AI Studio responseTokenCount (gemini-live.md §5.3):
+    # both must arrive as the same OpenAI usage.
+    for model, response in seen.items():
+        assert response["usage"]["input_tokens"] > 0 and response["usage"]["output_tokens"] > 0, model
+    assert "gemini-3.8-live has no price" in caplog.text
+
+    async with asyncio.timeout(5):
+        while True:
+            code, out, err = await asyncio.to_thread(run_cli, capsys, "usage", "--json", "--config", str(stack.config))
+            assert code == 0, err
+            rows = {row["model"]: row for row in json.loads(out)}
+            if len(rows) == 3:
+                break
+            await asyncio.sleep(0.05)
+    vertex = seen["vertex-live"]["usage"]
+    assert rows["vertex-live"]["key"] == "reporter"
+    assert rows["vertex-live"]["input_tokens"] == vertex["input_tokens"]
+    assert rows["vertex-live"]["output_tokens"] == vertex["output_tokens"]
+    expected = vertex["input_tokens"] * VERTEX_PRICE["input_cost_per_token"] + vertex["output_tokens"] * VERTEX_PRICE["output_cost_per_token"]
+    assert rows["vertex-live"]["cost_usd"] == pytest.approx(expected, abs=1e-6)
+    assert rows["vertex-live"]["unpriced_responses"] == 0
+    studio = seen["studio-live"]["usage"]
+    assert rows["studio-live"]["output_tokens"] == studio["output_tokens"]
+    inputs, outputs = studio["input_token_details"], studio["output_token_details"]
+    # The default price of the native-audio Flash models: text in 0.50, audio in 3.00, text out 2.00, audio out 12.00 per million.
+    studio_cost = (inputs["text_tokens"] * 0.5 + inputs["audio_tokens"] * 3 + outputs["text_tokens"] * 2 + outputs["audio_tokens"] * 12) / 1e6
+    assert outputs["audio_tokens"] > 0  # a native-audio model speaks even when asked for text
+    assert rows["studio-live"]["cost_usd"] == pytest.approx(studio_cost, abs=1e-6)
+    assert rows["unpriced-live"]["unpriced_responses"] == 1
+    assert rows["unpriced-live"]["cost_usd"] == 0
+
+    code, out, _ = await asyncio.to_thread(run_cli, capsys, "keys", "list", "--json", "--config", str(stack.config))
+    listed = {k["name"]: k for k in json.loads(out)}
+    assert listed["reporter"]["spent_usd"] == pytest.approx(rows["vertex-live"]["cost_usd"] + rows["studio-live"]["cost_usd"], abs=1e-6)
+    assert all("lg-" not in json.dumps(v) or v["prefix"].endswith("…") for v in listed.values())
+
+
+async def test_a_session_over_its_cost_cap_ends_with_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with EmulatorServer(EmulatorConfig(api_key="studio-key", turn_complete_after_playback=False)) as emulator:
+        config = load_config(write_config(tmp_path, emulator, "  max_session_cost_usd: 0.000000001\n"))
+        async with Gateway(config, port=0) as gateway:
+            url = f"ws://127.0.0.1:{gateway.port}/v1/realtime?model=vertex-live"
+            async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {MASTER_KEY}"}) as ws:
+                assert json.loads(await ws.recv())["type"] == "session.created"
+                await text_turn(ws, "expensive")
+                async with asyncio.timeout(5):
+                    event = json.loads(await ws.recv())
+                    assert (event["type"], event["error"]["code"]) == ("error", "session_cost_limit")
+                    with pytest.raises(websockets.ConnectionClosed) as closed:
+                        await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
