@@ -7,6 +7,7 @@ import asyncio
 import datetime
 import hashlib
 import hmac
+import json
 import logging
 import secrets
 import time
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 from livegate.accounting import DEFAULT_PRICES, Price, cost
 from livegate.errors import HandshakeError
+from livegate.secrets import SECRET_PREFIX, Minted, SecretRecord
 from livegate.store import KeyRecord, Store, UsageRecord
 
 __all__ = ["Accounts", "Grant", "hash_key", "new_key"]
@@ -41,7 +43,7 @@ class Grant:
     """The right to one session: by the master key (no record) or a virtual key."""
 
     key: KeyRecord | None
-    session_id: str = ""
+    secret: SecretRecord | None = None  # the ephemeral secret presented, claimed at the upgrade
 
 
 class Accounts:
@@ -61,6 +63,8 @@ class Accounts:
         """Decide before the upgrade (lessons-from-peers.md (d) 11): a grant, or a HandshakeError."""
         if self.master_key is not None and key and hmac.compare_digest(key.encode(), self.master_key.encode()):
             return Grant(None)
+        if key and key.startswith(SECRET_PREFIX):
+            return await self._authorize_secret(key, model, now)
         if key and key.startswith(KEY_PREFIX):
             record = await self.store.key(hash_key(key))
             if record is not None:
@@ -71,6 +75,38 @@ class Accounts:
         if not key:
             raise HandshakeError(401, "Missing API key: send Authorization: Bearer <key>.", code="missing_api_key")
         raise HandshakeError(401, "Incorrect API key provided.", code="invalid_api_key")
+
+    async def _authorize_secret(self, key: str, model: str, now: float) -> Grant:
+        secret = await self.store.secret(hash_key(key))
+        if secret is None:
+            raise HandshakeError(401, "Incorrect API key provided.", code="invalid_api_key")
+        if secret.used:
+            raise HandshakeError(401, "This ephemeral key has already been used to open a session.", code="invalid_api_key")
+        if now >= secret.expires_at:
+            raise HandshakeError(401, "This ephemeral key has expired.", code="invalid_api_key")
+        if model != secret.model:
+            raise HandshakeError(403, f"This ephemeral key was issued for the model '{secret.model}', not '{model}'.", code="model_not_allowed")
+        issuer = None
+        if secret.key_id is not None:
+            issuer = await self.store.key(secret.key_id)
+            if issuer is None:
+                raise HandshakeError(401, "The API key that issued this ephemeral key no longer exists.", code="invalid_api_key")
+            await self._check(issuer, model, now)
+        return Grant(issuer, secret)
+
+    async def claim(self, grant: Grant, now: float) -> None:
+        """Spend the grant's ephemeral secret, once the upgrade is certain; a lost race is a 401."""
+        if grant.secret is not None and not await self.store.claim_secret(grant.secret.id, now):
+            raise HandshakeError(401, "This ephemeral key has already been used to open a session.", code="invalid_api_key")
+
+    async def issue_secret(self, grant: Grant, minted: Minted) -> None:
+        if grant.secret is not None:
+            raise HandshakeError(401, "An ephemeral key cannot issue ephemeral keys.", code="invalid_api_key")
+        record = SecretRecord(
+            hash_key(minted.secret), grant.key.id if grant.key else None, minted.model, json.dumps(minted.session),
+            minted.beta, minted.expires_at,
+        )  # fmt: skip
+        await self.store.add_secret(record)
 
     async def _check(self, key: KeyRecord, model: str, now: float) -> None:
         if key.revoked:

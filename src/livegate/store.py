@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from livegate.secrets import SecretRecord
+
 __all__ = ["KeyRecord", "Store", "UsageRecord", "open_store"]
 
 SCHEMA = [
@@ -27,6 +29,9 @@ SCHEMA = [
         output_text INTEGER NOT NULL, output_audio INTEGER NOT NULL, cost_usd {real}, priced INTEGER NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS sessions (
         session_id TEXT PRIMARY KEY, key_id TEXT, model TEXT NOT NULL, started_at {real} NOT NULL, ended_at {real})""",
+    """CREATE TABLE IF NOT EXISTS secrets (
+        id TEXT PRIMARY KEY, key_id TEXT, model TEXT NOT NULL, session TEXT NOT NULL, beta INTEGER NOT NULL,
+        expires_at {real} NOT NULL, used INTEGER NOT NULL DEFAULT 0)""",
 ]
 
 
@@ -77,6 +82,15 @@ class Store:
             await self._db.execute(query, args)
             await self._db.commit()
 
+    async def _update(self, query: str, *args: Any) -> int:
+        """An UPDATE; returns how many rows it changed (what makes a claim atomic across processes)."""
+        if self.postgres:
+            status = await self._db.execute(self._sql(query), *args)
+            return int(status.rsplit(" ", 1)[-1])
+        cursor = await self._db.execute(query, args)
+        await self._db.commit()
+        return int(cursor.rowcount)
+
     async def _fetch(self, query: str, *args: Any) -> list[tuple[Any, ...]]:
         if self.postgres:
             return [tuple(row) for row in await self._db.fetch(self._sql(query), *args)]
@@ -113,6 +127,28 @@ class Store:
         for key in matches:
             await self._execute("UPDATE keys SET revoked = 1 WHERE id = ?", key.id)
         return len(matches)
+
+    # ---- ephemeral secrets -------------------------------------------------------------------
+
+    async def add_secret(self, secret: SecretRecord) -> None:
+        await self._execute(
+            "INSERT INTO secrets (id, key_id, model, session, beta, expires_at, used) VALUES (?, ?, ?, ?, ?, ?, 0)",
+            secret.id, secret.key_id, secret.model, secret.session, int(secret.beta), secret.expires_at,
+        )  # fmt: skip
+
+    async def secret(self, secret_id: str) -> SecretRecord | None:
+        rows = await self._fetch("SELECT id, key_id, model, session, beta, expires_at, used FROM secrets WHERE id = ?", secret_id)
+        if not rows:
+            return None
+        row = rows[0]
+        return SecretRecord(row[0], row[1], row[2], row[3], bool(row[4]), row[5], bool(row[6]))
+
+    async def claim_secret(self, secret_id: str, now: float) -> bool:
+        """Use a secret once: True for exactly one caller, in any process, before it expires."""
+        changed = await self._update("UPDATE secrets SET used = 1 WHERE id = ? AND used = 0 AND expires_at > ?", secret_id, now)
+        if changed:
+            await self._execute("DELETE FROM secrets WHERE expires_at < ?", now - 86400)
+        return changed == 1
 
     # ---- usage and sessions ------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +35,15 @@ class Stack:
     emulator: EmulatorServer
     gateway: Gateway
     config: Path
+    clients: list[AsyncOpenAI] = field(default_factory=list)
 
     def url(self, model: str) -> str:
         return f"ws://127.0.0.1:{self.gateway.port}/v1/realtime?model={model}"
 
     def client(self, key: str) -> AsyncOpenAI:
-        return AsyncOpenAI(api_key=key, base_url=self.gateway.url + "/v1", websocket_base_url=self.gateway.ws_url)
+        client = AsyncOpenAI(api_key=key, base_url=self.gateway.url + "/v1", websocket_base_url=self.gateway.ws_url, max_retries=0)
+        self.clients.append(client)
+        return client
 
 
 def write_config(tmp_path: Path, emulator: EmulatorServer, extra: str = "") -> Path:
@@ -83,7 +86,10 @@ async def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
     async with EmulatorServer(EmulatorConfig(api_key="studio-key", turn_complete_after_playback=False)) as emulator:
         config = write_config(tmp_path, emulator)
         async with Gateway(load_config(config), port=0) as gateway:
-            yield Stack(emulator, gateway, config)
+            stack = Stack(emulator, gateway, config)
+            yield stack
+            for client in stack.clients:
+                await client.close()
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -262,3 +268,102 @@ async def test_a_session_over_its_cost_cap_ends_with_an_error(tmp_path: Path, mo
                     with pytest.raises(websockets.ConnectionClosed) as closed:
                         await ws.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+# ---- ephemeral client secrets (openai-realtime.md §7) ------------------------------------------
+
+
+async def test_a_ga_client_secret_opens_one_session_of_its_model_with_its_configuration(stack: Stack) -> None:
+    secret = await stack.client(MASTER_KEY).realtime.client_secrets.create(
+        expires_after={"anchor": "created_at", "seconds": 120},
+        session={"type": "realtime", "model": "vertex-live", "instructions": "Speak like a pirate.", "audio": {"output": {"voice": "marin"}}},
+    )
+    assert secret.value.startswith("ek_")
+    assert 115 <= secret.expires_at - time.time() <= 121
+    assert secret.session.instructions == "Speak like a pirate."
+    # Another model: refused, and the secret is not spent by the refusal.
+    status, body = await refused(stack.url("studio-live"), secret.value)
+    assert (status, body["error"]["code"]) == (403, "model_not_allowed")
+    async with stack.client(secret.value).realtime.connect(model="vertex-live") as connection:
+        created = await connection.recv()
+        assert created.type == "session.created"
+        assert created.session.instructions == "Speak like a pirate."
+        assert created.session.audio.output.voice == "marin"
+    status, body = await refused(stack.url("vertex-live"), secret.value)
+    assert status == 401 and "already been used" in body["error"]["message"]
+
+
+async def test_a_beta_session_key_works_in_the_browser_subprotocol_and_is_never_echoed(stack: Stack) -> None:
+    session = await stack.client(MASTER_KEY).beta.realtime.sessions.create(model="vertex-live", instructions="Be terse.", modalities=["text"])  # type: ignore[arg-type]
+    assert session.client_secret.value.startswith("ek_")
+    assert session.modalities == ["text"] and session.instructions == "Be terse."
+    protocols = ["realtime", f"openai-insecure-api-key.{session.client_secret.value}", "openai-beta.realtime-v1"]
+    async with websockets.connect(stack.url("vertex-live"), subprotocols=protocols) as ws:  # type: ignore[arg-type]
+        assert ws.subprotocol == "realtime"
+        created = json.loads(await ws.recv())
+        assert created["session"]["instructions"] == "Be terse." and created["session"]["modalities"] == ["text"]
+        assert json.loads(await ws.recv())["type"] == "conversation.created"
+        await ws.send(json.dumps({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}}))
+        await ws.send(json.dumps({"type": "response.create"}))
+        async with asyncio.timeout(10):
+            while (event := json.loads(await ws.recv()))["type"] != "response.done":
+                assert event["type"] != "error", event
+    assert stack.emulator.session().setup.system_instruction == "Be terse."
+    assert ws.response is not None and ws.response.headers["Sec-WebSocket-Protocol"] == "realtime"
+
+
+async def test_secrets_are_refused_when_expired_unauthenticated_or_badly_asked_for(stack: Stack) -> None:
+    secret = await stack.client(MASTER_KEY).realtime.client_secrets.create(session={"type": "realtime", "model": "vertex-live"})
+    store = await open_store(database_url(load_config(stack.config)))
+    try:
+        from livegate.keys import hash_key
+
+        record = await store.secret(hash_key(secret.value))
+        assert record is not None and not record.used
+        assert 595 <= record.expires_at - time.time() <= 601  # the GA default of 600 s
+        await store._execute("UPDATE secrets SET expires_at = ? WHERE id = ?", time.time() - 1, record.id)
+    finally:
+        await store.close()
+    status, body = await refused(stack.url("vertex-live"), secret.value)
+    assert status == 401 and "expired" in body["error"]["message"]
+
+    import openai
+
+    with pytest.raises(openai.AuthenticationError):
+        await stack.client("wrong").realtime.client_secrets.create(session={"type": "realtime", "model": "vertex-live"})
+    with pytest.raises(openai.BadRequestError, match=r"expires_after\.seconds"):
+        await stack.client(MASTER_KEY).realtime.client_secrets.create(expires_after={"anchor": "created_at", "seconds": 5}, session={"type": "realtime", "model": "vertex-live"})
+    with pytest.raises(openai.BadRequestError, match=r"session\.temperature"):
+        await stack.client(MASTER_KEY).beta.realtime.sessions.create(model="vertex-live", temperature=5)  # type: ignore[arg-type]
+    with pytest.raises(openai.NotFoundError):
+        await stack.client(MASTER_KEY).realtime.client_secrets.create(session={"type": "realtime", "model": "no-such-model"})
+    # An ephemeral key cannot mint another.
+    child = await stack.client(MASTER_KEY).realtime.client_secrets.create(session={"type": "realtime", "model": "vertex-live"})
+    with pytest.raises(openai.AuthenticationError):
+        await stack.client(child.value).realtime.client_secrets.create(session={"type": "realtime", "model": "vertex-live"})
+
+
+async def test_a_secret_minted_by_a_virtual_key_carries_its_limits_and_its_bill(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    key = await make_key(stack, "minter", models=("vertex-live",))
+    import openai
+
+    with pytest.raises(openai.PermissionDeniedError):
+        await stack.client(key).realtime.client_secrets.create(session={"type": "realtime", "model": "studio-live"})
+    secret = await stack.client(key).realtime.client_secrets.create(session={"type": "realtime", "model": "vertex-live"})
+    async with websockets.connect(stack.url("vertex-live"), additional_headers={"Authorization": f"Bearer {secret.value}"}) as ws:
+        assert json.loads(await ws.recv())["type"] == "session.created"
+        await text_turn(ws, "bill my minter")
+    async with asyncio.timeout(5):
+        while True:
+            code, out, err = await asyncio.to_thread(run_cli, capsys, "usage", "--json", "--config", str(stack.config))
+            assert code == 0, err
+            rows = json.loads(out)
+            if rows:
+                break
+            await asyncio.sleep(0.05)
+    assert [(r["key"], r["model"], r["responses"]) for r in rows] == [("minter", "vertex-live", 1)]
+    # Revoking the minter voids the secrets it issued.
+    other = await stack.client(key).realtime.client_secrets.create(session={"type": "realtime", "model": "vertex-live"})
+    await asyncio.to_thread(run_cli, capsys, "keys", "revoke", "minter", "--config", str(stack.config))
+    status, _ = await refused(stack.url("vertex-live"), other.value)
+    assert status == 401

@@ -21,12 +21,13 @@ from aiohttp import web
 
 from livegate.accounting import Price
 from livegate.config import Deployment, GatewayConfig, database_url
-from livegate.errors import HandshakeError
+from livegate.errors import ClientError, HandshakeError
 from livegate.gateway.pump import Pump
 from livegate.gateway.upstream import UpstreamConnector
 from livegate.keys import Accounts, Grant
 from livegate.realtime.responses import Response
 from livegate.realtime.translator import Translator
+from livegate.secrets import mint
 from livegate.sites import bound_port
 from livegate.store import UsageRecord, open_store
 
@@ -71,8 +72,10 @@ class Gateway:
         self.upstream_ssl = upstream_ssl
         self.reuse_port = reuse_port  # several worker processes on one port (SO_REUSEPORT)
         self.app = web.Application()
-        for path in ("/v1/realtime", "/realtime"):
-            self.app.router.add_get(path, self._realtime)
+        for prefix in ("/v1", ""):
+            self.app.router.add_get(f"{prefix}/realtime", self._realtime)
+            self.app.router.add_post(f"{prefix}/realtime/client_secrets", self._client_secret)
+            self.app.router.add_post(f"{prefix}/realtime/sessions", self._beta_session)
         self.app.router.add_get("/health", self._health)
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -191,6 +194,10 @@ class Gateway:
         )
         if not ws.can_prepare(request).ok:
             return _error(400, "Expected a WebSocket upgrade.", "invalid_request")
+        try:
+            await self.accounts.claim(grant, time.time())
+        except HandshakeError as exc:
+            return _error(exc.status, exc.message, exc.code)
         beta = "realtime=v1" in request.headers.get("OpenAI-Beta", "") or BETA_PROTOCOL in offered
         await ws.prepare(request)
         translator = Translator(
@@ -202,6 +209,7 @@ class Gateway:
             max_frame_bytes=limits.max_frame_bytes,
             idle_timeout_s=limits.idle_timeout_s,
             max_session_s=limits.max_session_s,
+            bound=(grant.secret.bound(), grant.secret.beta) if grant.secret is not None else None,
         )
         log.info(
             "session %s: model %s -> %s (%s)%s",
@@ -239,6 +247,34 @@ class Gateway:
             if not self._pumps:
                 self._drained.set()
         return ws
+
+    # ---- ephemeral keys (openai-realtime.md §7) ----------------------------------------------
+
+    async def _client_secret(self, request: web.Request) -> web.Response:
+        return await self._mint(request, beta=False)
+
+    async def _beta_session(self, request: web.Request) -> web.Response:
+        return await self._mint(request, beta=True)
+
+    async def _mint(self, request: web.Request, *, beta: bool) -> web.Response:
+        assert self.accounts is not None
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "We could not parse the JSON body of your request.", "invalid_json")
+        now = time.time()
+        try:
+            minted = mint(body, beta=beta, now=now, session_id=session_ids()("sess"))
+        except ClientError as exc:
+            return web.json_response({"error": {"message": exc.message, "type": exc.error_type, "code": exc.code, "param": exc.param}}, status=400)
+        try:
+            grant = await self.accounts.authorize(self._presented_key(request, []), minted.model, now)
+            if self.config.deployment(minted.model) is None:
+                raise HandshakeError(404, f"The model '{minted.model}' does not exist or you do not have access to it.", code="model_not_found")
+            await self.accounts.issue_secret(grant, minted)
+        except HandshakeError as exc:
+            return _error(exc.status, exc.message, exc.code)
+        return web.json_response(minted.body)
 
     async def _watch_keys(self) -> None:
         """Live sessions on a key revoked or expired since they began end within KEY_CHECK_S."""

@@ -129,7 +129,10 @@ class Translator:
         max_frame_bytes: int = 16 * 1024 * 1024,
         idle_timeout_s: float | None = None,
         max_session_s: float | None = None,
+        bound: tuple[dict[str, Any], bool] | None = None,
     ) -> None:
+        """``bound``: an ephemeral key's session configuration and whether it is in beta form, in force
+        before ``session.created`` (openai-realtime.md §7)."""
         self.route = route
         self.max_frame_bytes = max_frame_bytes
         self.idle_timeout_s = idle_timeout_s
@@ -138,6 +141,8 @@ class Translator:
         self.beta = beta
         self.ids = ids
         self.session = Session(model, ids("sess"), now)
+        if bound is not None:
+            self.session.update(bound[0], beta=bound[1])  # validated when the key was minted
         self.conversation = Conversation()
         self.upstream = Upstream.IDLE
         self.resumption_handle: str | None = None
