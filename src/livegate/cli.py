@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     usage = commands.add_parser("usage", help="usage and cost by key, model and day", description="Usage and cost recorded by the gateway, by key, model and UTC day.")
     usage.add_argument("--config", help="the gateway's config.yaml (for general_settings.database_url)")
     usage.add_argument("--json", action="store_true", help="JSON instead of a table")
+    usage.add_argument("--by", choices=("day", "session"), default="day", help="by key, model and day (default), or summed per session")
 
     emulator = commands.add_parser(
         "emulator",
@@ -321,7 +322,7 @@ async def _run_keys(args: argparse.Namespace) -> int:
 async def _run_usage(args: argparse.Namespace) -> int:
     store = await _open_store(args)
     try:
-        rows = await store.report()
+        rows = await store.report() if args.by == "day" else await store.report_sessions()
     finally:
         await store.close()
     print(json.dumps(rows, indent=2) if args.json else _table(rows))

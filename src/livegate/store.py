@@ -200,6 +200,18 @@ class Store:
         return [dict(zip(names, row, strict=True)) | {"cost_usd": round(float(row[8] or 0), 6)} for row in rows]
 
 
+    async def report_sessions(self) -> list[dict[str, Any]]:
+        """Usage summed per session, newest first."""
+        rows = await self._fetch(
+            "SELECT s.session_id, COALESCE(k.name, s.key_id, '(master key)'), s.model, s.started_at, s.ended_at, COUNT(u.response_id),"
+            " COALESCE(SUM(u.input_tokens), 0), COALESCE(SUM(u.output_tokens), 0), COALESCE(SUM(u.cost_usd), 0), COALESCE(SUM(1 - u.priced), 0)"
+            " FROM sessions s LEFT JOIN keys k ON k.id = s.key_id LEFT JOIN usage u ON u.session_id = s.session_id"
+            " GROUP BY s.session_id, k.name, s.key_id, s.model, s.started_at, s.ended_at ORDER BY s.started_at DESC"
+        )
+        names = ("session", "key", "model", "started_at", "ended_at", "responses", "input_tokens", "output_tokens", "cost_usd", "unpriced_responses")
+        return [dict(zip(names, row, strict=True)) | {"cost_usd": round(float(row[8] or 0), 6)} for row in rows]
+
+
 _KEY_COLUMNS = "id, prefix, name, models, budget_usd, expires_at, max_sessions, minutes_per_day, revoked, created_at"
 
 

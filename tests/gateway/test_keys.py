@@ -212,15 +212,13 @@ async def test_usage_is_recorded_per_response_with_cost_from_each_backends_field
 ) -> None:
     key = await make_key(stack, "reporter")
     seen: dict[str, dict[str, Any]] = {}
+    reported: dict[str, dict[str, Any]] = {}  # usageMetadata as the emulator sent it
     with caplog.at_level(logging.WARNING, logger="livegate.keys"):
         for model in ("vertex-live", "studio-live", "unpriced-live"):
             async with websockets.connect(stack.url(model), additional_headers={"Authorization": f"Bearer {key}"}) as ws:
                 assert json.loads(await ws.recv())["type"] == "session.created"
                 seen[model] = await text_turn(ws, f"count my tokens on {model}")
-    # Vertex names usage promptTokenCount/candidatesTokenCount, AI Studio responseTokenCount (gemini-live.md §5.3):
-    # both must arrive as the same OpenAI usage.
-    for model, response in seen.items():
-        assert response["usage"]["input_tokens"] > 0 and response["usage"]["output_tokens"] > 0, model
+            reported[model] = stack.emulator.session().usage_sent[-1]
     assert "gemini-3.8-live has no price" in caplog.text
 
     async with asyncio.timeout(5):
@@ -231,22 +229,41 @@ async def test_usage_is_recorded_per_response_with_cost_from_each_backends_field
             if len(rows) == 3:
                 break
             await asyncio.sleep(0.05)
-    vertex = seen["vertex-live"]["usage"]
+    # Vertex names the output candidatesTokenCount, AI Studio responseTokenCount (gemini-live.md §5.3).
+    vertex, studio = reported["vertex-live"], reported["studio-live"]
+    assert "candidatesTokenCount" in vertex and "responseTokenCount" not in vertex
+    assert "responseTokenCount" in studio and "candidatesTokenCount" not in studio
     assert rows["vertex-live"]["key"] == "reporter"
-    assert rows["vertex-live"]["input_tokens"] == vertex["input_tokens"]
-    assert rows["vertex-live"]["output_tokens"] == vertex["output_tokens"]
-    expected = vertex["input_tokens"] * VERTEX_PRICE["input_cost_per_token"] + vertex["output_tokens"] * VERTEX_PRICE["output_cost_per_token"]
+    assert rows["vertex-live"]["input_tokens"] == vertex["promptTokenCount"]
+    assert rows["vertex-live"]["output_tokens"] == vertex["candidatesTokenCount"] + vertex.get("thoughtsTokenCount", 0)
+    expected = vertex["promptTokenCount"] * VERTEX_PRICE["input_cost_per_token"] + rows["vertex-live"]["output_tokens"] * VERTEX_PRICE["output_cost_per_token"]
     assert rows["vertex-live"]["cost_usd"] == pytest.approx(expected, abs=1e-6)
     assert rows["vertex-live"]["unpriced_responses"] == 0
-    studio = seen["studio-live"]["usage"]
-    assert rows["studio-live"]["output_tokens"] == studio["output_tokens"]
-    inputs, outputs = studio["input_token_details"], studio["output_token_details"]
+
+    def modality(details: list[dict[str, Any]], name: str) -> int:
+        return sum(d["tokenCount"] for d in details if d["modality"] == name)
+
+    audio_out = modality(studio["responseTokensDetails"], "AUDIO")
+    audio_in = modality(studio.get("promptTokensDetails", []), "AUDIO")
+    assert audio_out > 0  # a native-audio model speaks even when asked for text
+    assert rows["studio-live"]["input_tokens"] == studio["promptTokenCount"]
+    assert rows["studio-live"]["output_tokens"] == studio["responseTokenCount"] + studio.get("thoughtsTokenCount", 0)
+    assert rows["studio-live"]["output_audio_tokens"] == audio_out
+    text_in, text_out = studio["promptTokenCount"] - audio_in, rows["studio-live"]["output_tokens"] - audio_out
     # The default price of the native-audio Flash models: text in 0.50, audio in 3.00, text out 2.00, audio out 12.00 per million.
-    studio_cost = (inputs["text_tokens"] * 0.5 + inputs["audio_tokens"] * 3 + outputs["text_tokens"] * 2 + outputs["audio_tokens"] * 12) / 1e6
-    assert outputs["audio_tokens"] > 0  # a native-audio model speaks even when asked for text
+    studio_cost = (text_in * 0.5 + audio_in * 3 + text_out * 2 + audio_out * 12) / 1e6
     assert rows["studio-live"]["cost_usd"] == pytest.approx(studio_cost, abs=1e-6)
     assert rows["unpriced-live"]["unpriced_responses"] == 1
     assert rows["unpriced-live"]["cost_usd"] == 0
+    for model, response in seen.items():  # the client saw the same figures
+        assert response["usage"]["input_tokens"] == rows[model]["input_tokens"]
+    code, out, _ = await asyncio.to_thread(run_cli, capsys, "usage", "--by", "session", "--json", "--config", str(stack.config))
+    sessions = {row["model"]: row for row in json.loads(out)}
+    assert code == 0 and len(sessions) == 3
+    assert all(row["session"].startswith("sess_") and row["key"] == "reporter" and row["responses"] == 1 for row in sessions.values())
+    assert sessions["vertex-live"]["cost_usd"] == rows["vertex-live"]["cost_usd"]
+    code, out, _ = await asyncio.to_thread(run_cli, capsys, "usage", "--config", str(stack.config))
+    assert code == 0 and out.splitlines()[0].split()[:3] == ["key", "model", "day"]
 
     code, out, _ = await asyncio.to_thread(run_cli, capsys, "keys", "list", "--json", "--config", str(stack.config))
     listed = {k["name"]: k for k in json.loads(out)}

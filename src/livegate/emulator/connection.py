@@ -664,6 +664,7 @@ class Connection:
             # The model assumes real-time playback: turnComplete follows the audio (gemini-live.md §6.2).
             at = max(at, reply.playback_end)
         usage = self._usage(reply)
+        session.usage_sent.append(usage)
         done: dict[str, Any] = {"serverContent": {"turnComplete": True}}
         if not self.config.usage_standalone:
             done["usageMetadata"] = usage
@@ -725,7 +726,9 @@ class Connection:
             session.counters.tool_cancellations += len(cancelled)
             self._send({"toolCallCancellation": {"ids": cancelled}}, now)
         # "interrupted > turn_complete"; no generationComplete for the cut turn (§6.3).
-        self._send({"serverContent": {"turnComplete": True}, "usageMetadata": self._usage(reply)}, now)
+        usage = self._usage(reply)
+        session.usage_sent.append(usage)
+        self._send({"serverContent": {"turnComplete": True}, "usageMetadata": usage}, now)
         self._resumption_update(now)
 
     # ---- tools -------------------------------------------------------------------------------

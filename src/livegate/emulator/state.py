@@ -102,6 +102,7 @@ class Session:
     audio: dict[int, bytearray] = field(default_factory=dict)  # with record_audio
     audio_arrivals: list[float] = field(default_factory=list)  # with record_timing
     first_audio_sent: list[float] = field(default_factory=list)  # with record_timing, one per reply
+    usage_sent: list[dict[str, Any]] = field(default_factory=list)  # every usageMetadata, as sent
     message_index: int = -1
     handle: str = ""
     fired_faults: set[int] = field(default_factory=set)
