@@ -16,6 +16,7 @@ from typing import Any
 
 from livegate import __version__
 from livegate.errors import ConfigError
+from livegate.logs import configure
 
 __all__ = ["main"]
 
@@ -65,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log verbosity (default: info)"
+    )
+    serve.add_argument(
+        "--log-format", default="text", choices=["text", "json"], help="text for people, json (one object per line) for log pipelines"
     )
     serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one of --workers' processes
     serve.add_argument("--embedded-emulator", help=argparse.SUPPRESS)  # the parent's emulator, for workers
@@ -162,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=getattr(args, "log_level", "warning").upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure(getattr(args, "log_level", "warning"), getattr(args, "log_format", "text"))
     commands = {"emulator": _run_emulator, "serve": _run_serve, "keys": _run_keys, "usage": _run_usage}
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
@@ -247,7 +251,7 @@ async def _run_serve(args: argparse.Namespace) -> int:
 async def _run_workers(args: argparse.Namespace, emulator_url: str | None) -> int:
     """N processes on one port: the kernel spreads connections over them (SO_REUSEPORT)."""
     argv = [sys.executable, "-m", "livegate", "serve", "--worker", "--host", args.host, "--port", str(args.port)]
-    argv += ["--log-level", args.log_level]
+    argv += ["--log-level", args.log_level, "--log-format", args.log_format]
     if args.config:
         argv += ["--config", args.config]
     if args.master_key:

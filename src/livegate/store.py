@@ -102,6 +102,9 @@ class Store:
         for statement in SCHEMA:
             await self._execute(statement.format(real=real))
 
+    async def ping(self) -> None:
+        await self._fetch("SELECT 1")
+
     async def close(self) -> None:
         await self._db.close()
 

@@ -18,13 +18,16 @@ from collections.abc import Callable
 
 import aiohttp
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from livegate.accounting import Price
 from livegate.config import Deployment, GatewayConfig, database_url
 from livegate.errors import ClientError, HandshakeError
+from livegate.gateway.metrics import Metrics
 from livegate.gateway.pump import Pump
 from livegate.gateway.upstream import UpstreamConnector
 from livegate.keys import Accounts, Grant
+from livegate.logs import SESSION_ID
 from livegate.realtime.responses import Response
 from livegate.realtime.translator import Translator
 from livegate.secrets import mint
@@ -77,10 +80,14 @@ class Gateway:
             self.app.router.add_post(f"{prefix}/realtime/client_secrets", self._client_secret)
             self.app.router.add_post(f"{prefix}/realtime/sessions", self._beta_session)
         self.app.router.add_get("/health", self._health)
+        self.app.router.add_get("/ready", self._ready)
+        self.app.router.add_get("/metrics", self._metrics)
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
         self._connectors: dict[str, UpstreamConnector] = {}
         self._pumps: dict[Pump, Grant] = {}
+        self.metrics = Metrics(lambda: [(p.traffic, p.translator.reconnects, p.translator.errors) for p in self._pumps])
+        self.metrics.sessions_open.set_function(lambda: len(self._pumps))
         self.accounts: Accounts | None = None
         self._watch: asyncio.Task[None] | None = None
         self._drained = asyncio.Event()  # set whenever no session is live
@@ -180,6 +187,7 @@ class Gateway:
             if deployment is None:
                 raise HandshakeError(404, f"The model '{model}' does not exist or you do not have access to it.", code="model_not_found")
         except HandshakeError as exc:
+            self.metrics.refusals.labels(str(exc.status), exc.code).inc()
             return _error(exc.status, exc.message, exc.code)
         # Browsers need a selected subprotocol; never the one carrying the key (openai-realtime.md §1.5).
         limits = self.config.limits
@@ -197,6 +205,7 @@ class Gateway:
         try:
             await self.accounts.claim(grant, time.time())
         except HandshakeError as exc:
+            self.metrics.refusals.labels(str(exc.status), exc.code).inc()
             return _error(exc.status, exc.message, exc.code)
         beta = "realtime=v1" in request.headers.get("OpenAI-Beta", "") or BETA_PROTOCOL in offered
         await ws.prepare(request)
@@ -211,15 +220,13 @@ class Gateway:
             max_session_s=limits.max_session_s,
             bound=(grant.secret.bound(), grant.secret.beta) if grant.secret is not None else None,
         )
-        log.info(
-            "session %s: model %s -> %s (%s)%s",
-            translator.session.ga["id"],
-            model,
-            deployment.route.model_id,
-            deployment.route.flavour.value,
-            " beta" if beta else "",
-        )
         session_id = translator.session.ga["id"]
+        SESSION_ID.set(session_id)  # on every log line of this session, including its tasks'
+        log.info(
+            "session started: model %s -> %s (%s)%s, key %s",
+            model, deployment.route.model_id, deployment.route.flavour.value, " beta" if beta else "",
+            grant.key.prefix if grant.key else ("ephemeral" if grant.secret else "master"),
+        )  # fmt: skip
         accounts = self.accounts
 
         async def account(response: Response) -> None:
@@ -229,13 +236,25 @@ class Gateway:
                 response.id, grant.key.id if grant.key else None, model, deployment.route.model_id, session_id,
                 time.time(), response.status, response.usage,
             )  # fmt: skip
-            await accounts.record(record)
+            stored = await accounts.record(record)
+            upstream_model = deployment.route.model_id
+            self.metrics.tokens.labels(upstream_model, "input").inc(response.usage.get("input_tokens", 0))
+            self.metrics.tokens.labels(upstream_model, "output").inc(response.usage.get("output_tokens", 0))
+            if stored.cost_usd is None:
+                self.metrics.unpriced.labels(upstream_model).inc()
+            else:
+                self.metrics.cost.labels(upstream_model).inc(stored.cost_usd)
             cap = self.config.max_session_cost_usd
             if cap is not None and await accounts.store.session_cost(session_id) > cap:
                 translator.end("session_cost_limit", f"This session has cost more than its limit of ${cap:g}.", 1008)
                 await pump.flush()
 
-        pump = Pump(ws, translator, self._connector(deployment), write_timeout_s=limits.client_write_timeout_s, on_response=account)
+        pump = Pump(
+            ws, translator, self._connector(deployment), write_timeout_s=limits.client_write_timeout_s, on_response=account,
+            observe_latency=self.metrics.latency.observe,
+        )  # fmt: skip
+        self.metrics.sessions.inc()
+        started = time.time()
         self._pumps[pump] = grant
         self._drained.clear()
         await accounts.begin(grant, session_id, model, time.time())
@@ -243,6 +262,13 @@ class Gateway:
             await pump.run()
         finally:
             del self._pumps[pump]
+            self.metrics.retire(pump.traffic, translator.reconnects, translator.errors)
+            traffic = pump.traffic
+            log.info(
+                "session ended after %.1f s: frames in %d out %d, upstream connections %d, reconnects %s, errors %s",
+                time.time() - started, traffic.client_in_frames, traffic.client_out_frames, translator.generation,
+                dict(translator.reconnects) or "none", dict(translator.errors) or "none",
+            )  # fmt: skip
             await accounts.end(grant, session_id, time.time())
             if not self._pumps:
                 self._drained.set()
@@ -289,4 +315,20 @@ class Gateway:
                         await pump.flush()
 
     async def _health(self, request: web.Request) -> web.Response:
+        """Liveness: the process answers."""
         return web.json_response({"status": "ok", "pid": os.getpid()})
+
+    async def _ready(self, request: web.Request) -> web.Response:
+        """Readiness: accepting sessions and the database answers (503 while draining or when it does not)."""
+        if not self.accepting or self.accounts is None:
+            return web.json_response({"status": "draining"}, status=503)
+        try:
+            async with asyncio.timeout(2):
+                await self.accounts.store.ping()
+        except Exception as exc:  # any driver error means not ready
+            log.warning("not ready: the database does not answer: %s", exc)
+            return web.json_response({"status": "database unavailable"}, status=503)
+        return web.json_response({"status": "ready", "sessions": len(self._pumps)})
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(self.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})

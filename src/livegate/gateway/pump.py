@@ -16,6 +16,7 @@ from aiohttp import WSMsgType, web
 from aiohttp.client_ws import ClientWebSocketResponse
 
 from livegate.errors import UpstreamError
+from livegate.gateway.metrics import Traffic
 from livegate.gateway.upstream import UpstreamConnector
 from livegate.realtime.responses import Response
 from livegate.realtime.translator import CloseClient, CloseUpstream, SendUpstream, StartUpstream, Translator
@@ -34,8 +35,11 @@ class Pump:
         *,
         write_timeout_s: float = 30.0,
         on_response: Callable[[Response], Awaitable[None]] | None = None,
+        observe_latency: Callable[[float], None] | None = None,
     ) -> None:
         self.on_response = on_response
+        self.observe_latency = observe_latency
+        self.traffic = Traffic()
         self.client = client
         self.write_timeout_s = write_timeout_s
         self._writing_since: float | None = None  # a send to the client that has not returned
@@ -54,6 +58,9 @@ class Pump:
             while not self._closing:
                 message = await self.client.receive()
                 if message.type is WSMsgType.TEXT or message.type is WSMsgType.BINARY:
+                    traffic = self.traffic
+                    traffic.client_in_frames += 1
+                    traffic.client_in_bytes += len(message.data)
                     self.translator.receive_client_event(message.data, time.time())
                     await self.flush()
                 elif message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
@@ -107,6 +114,8 @@ class Pump:
                     self._upstream_task = asyncio.create_task(self._run_upstream(action.setup, action.generation, action.location))
                 elif isinstance(action, SendUpstream):
                     if self.upstream is not None and not self.upstream.closed:
+                        self.traffic.upstream_out_frames += 1
+                        self.traffic.upstream_out_bytes += len(action.frame)
                         await self.upstream.send_frame(action.frame, WSMsgType.TEXT)
                 elif isinstance(action, CloseUpstream) and self.upstream is not None and not self.upstream.closed:
                     # A new setup follows: Gemini refuses to resume while the old socket is open.
@@ -121,6 +130,8 @@ class Pump:
                     # A client that stops reading fills its socket buffer, then this send waits: the watchdog
                     # in _timer ends such a session (memory stays bounded by aiohttp's writer limit meanwhile).
                     self._writing_since = time.monotonic()
+                    self.traffic.client_out_frames += 1
+                    self.traffic.client_out_bytes += len(event)
                     await self.client.send_str(event)
                     self._writing_since = None
 
@@ -136,13 +147,20 @@ class Pump:
         try:
             # Gemini Live: the first message is setup (gemini-live.md §4.1); clients send text frames.
             await upstream.send_frame(setup, WSMsgType.TEXT)
-            if location is not None:
-                log.info("session %s: upstream connection %d in %s", self.translator.session.ga["id"], generation, location)
+            if generation > 1:
+                log.info("upstream connection %d (%s)%s", generation, self.translator.reconnect_reason, f" in {location}" if location else "")
+            elif location is not None:
+                log.info("upstream connection in %s", location)
             while True:
                 message = await upstream.receive()
                 if message.type is WSMsgType.BINARY or message.type is WSMsgType.TEXT:
+                    arrived = time.perf_counter()
+                    self.traffic.upstream_in_frames += 1
+                    self.traffic.upstream_in_bytes += len(message.data)
                     self.translator.receive_upstream_message(message.data, time.time(), generation)
                     await self.flush()
+                    if self.observe_latency is not None:
+                        self.observe_latency(time.perf_counter() - arrived)
                 elif message.type is WSMsgType.CLOSE:
                     code, reason = int(message.data), str(message.extra or "")
                     break

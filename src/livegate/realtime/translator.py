@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -174,6 +174,9 @@ class Translator:
         self._retry_turn = False  # a reply was cut by a failed connection: Gemini is asked again
         self._served = False  # a setup completed at this location
         self._updated_pending: list[dict[str, Any]] = []  # session.updated once the new setup is in force
+        self.reconnect_reason = ""  # why the next connection is made
+        self.reconnects: Counter[str] = Counter()  # upstream connections after the first, by reason (metrics)
+        self.errors: Counter[str] = Counter()  # error events sent, by code (metrics)
         self._emit("session.created", session=self.session.render(beta=beta))
         if beta:
             self._emit("conversation.created", conversation={"id": conversation_id, "object": "realtime.conversation"})
@@ -424,6 +427,7 @@ class Translator:
         # Anything else needs a new setup: reconnect with the resumption handle once the turn is over;
         # session.updated comes when the new setup is in force (gemini-live.md §12).
         self._updated_pending.append(self.session.render(beta=self.beta))
+        self.reconnect_reason = "session_update"
         if self.responses.active is None and not self._discarding and not (self.speech and not self.speech.committed):
             self._reconnect()
         else:
@@ -436,6 +440,7 @@ class Translator:
         self._attempt()
 
     def _attempt(self) -> None:
+        self.reconnects[self.reconnect_reason] += 1
         self._switch_pending = False
         self._switch_by = self._retry_at = None
         self._activity_open = False
@@ -821,6 +826,7 @@ class Translator:
         # Gemini closes about a minute after goAway (gemini-live.md §6.5): resume on a new connection
         # between turns if one comes soon enough, and before the deadline in any case.
         self._switch_pending = True
+        self.reconnect_reason = "go_away"
         self._switch_by = now + max(0.0, time_left - GO_AWAY_MARGIN_S)
         if self.responses.active is None and not (self.speech and not self.speech.committed):
             self._reconnect()
@@ -832,6 +838,7 @@ class Translator:
             # A resume refused (it happens after a 1011, gemini-live.md §6.5): start afresh, seeded from the mirror.
             self.resumption_handle = None
             self._retry_at = now
+            self.reconnect_reason = "resume_refused"
             self.upstream = Upstream.RECONNECTING
             return
         verdict = classify(code, reason, model=self.route.model_id, vertex=self.route.flavour is Flavour.VERTEX, location=self.route.location)
@@ -840,11 +847,13 @@ class Translator:
             # This location refused the model or could not be reached: the next one is tried at once.
             self.route = following
             self._retry_at = now
+            self.reconnect_reason = "failover"
             self.upstream = Upstream.RECONNECTING
             return
         if now - self._ready_since >= STABLE_S:
             self._attempts = 0
         if verdict.retry and self._attempts < len(BACKOFF_S):
+            self.reconnect_reason = f"upstream_closed_{code}"
             self._retry_at = now + BACKOFF_S[self._attempts]
             self._attempts += 1
             self.upstream = Upstream.RECONNECTING
@@ -868,6 +877,7 @@ class Translator:
 
     def _error(self, exc: ClientError) -> None:
         error = {"type": exc.error_type, "code": exc.code, "message": exc.message, "param": exc.param, "event_id": exc.event_id}
+        self.errors[exc.code] += 1
         self._emit("error", error=error)
 
 
