@@ -20,7 +20,7 @@ from livegate.errors import ConfigError
 from livegate.gemini.models import CATALOGUE, DEFAULT_MODEL, Flavour
 from livegate.gemini.route import UpstreamRoute
 
-__all__ = ["Deployment", "GatewayConfig", "Limits", "database_url", "embedded_config", "load_config"]
+__all__ = ["Deployment", "GatewayConfig", "Limits", "database_url", "embedded_config", "load_config", "redis_url"]
 
 ENV_PREFIX = "os.environ/"
 PROVIDERS = {"vertex_ai": Flavour.VERTEX, "vertex_ai_beta": Flavour.VERTEX, "gemini": Flavour.AI_STUDIO}
@@ -51,6 +51,7 @@ class Limits:
     client_write_timeout_s: float = 30.0  # a client that reads nothing for this long is disconnected
     shutdown_grace_s: float = 30.0  # on SIGTERM, live sessions get this long to finish
     upstream_ping_s: float = 60.0  # keepalive pings to Gemini; a pong may take half of it (Gemini's are slow)
+    lease_s: float = 30.0  # with Redis: a dead instance's sessions stop counting against limits after this
 
 
 LIMIT_FIELDS = {
@@ -60,6 +61,7 @@ LIMIT_FIELDS = {
     "client_write_timeout_seconds": "client_write_timeout_s",
     "shutdown_grace_seconds": "shutdown_grace_s",
     "upstream_ping_seconds": "upstream_ping_s",
+    "lease_seconds": "lease_s",
 }
 
 
@@ -71,6 +73,7 @@ class GatewayConfig:
     limits: Limits = field(default_factory=Limits)
     database_url: str | None = None  # general_settings.database_url; else LIVEGATE_DATABASE_URL; else ./livegate.db
     max_session_cost_usd: float | None = None  # a session costing more ends with an error event
+    redis_url: str | None = None  # general_settings.redis_url; else LIVEGATE_REDIS_URL; else limits per instance
 
     def deployment(self, model: str) -> Deployment | None:
         found = self.deployments.get(model)
@@ -131,11 +134,20 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Gatew
     if database is not None and (not isinstance(database, str) or not database.startswith(("sqlite:///", "postgresql://", "postgres://"))):
         raise ConfigError(f"{source}: general_settings.database_url: expected sqlite:///path or postgresql://…, got {database!r}")
     config.database_url = database
+    redis_url = _resolve(settings.get("redis_url"), f"{source}: general_settings.redis_url", env)
+    if redis_url is not None and (not isinstance(redis_url, str) or not redis_url.startswith(("redis://", "rediss://", "unix://"))):
+        raise ConfigError(f"{source}: general_settings.redis_url: expected redis://host:port, got {redis_url!r}")
+    config.redis_url = redis_url
     cap = settings.get("max_session_cost_usd")
     if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int | float) or cap <= 0):
         raise ConfigError(f"{source}: general_settings.max_session_cost_usd: expected a positive number, got {cap!r}")
     config.max_session_cost_usd = float(cap) if cap is not None else None
     return config
+
+
+def redis_url(config: GatewayConfig | None, env: Mapping[str, str] | None = None) -> str | None:
+    env = os.environ if env is None else env
+    return (config.redis_url if config else None) or env.get("LIVEGATE_REDIS_URL") or None
 
 
 def database_url(config: GatewayConfig | None, env: Mapping[str, str] | None = None) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from livegate.accounting import DEFAULT_PRICES, Price, cost
 from livegate.errors import HandshakeError
+from livegate.leases import Leases, LeaseStoreError
 from livegate.secrets import SECRET_PREFIX, Minted, SecretRecord
 from livegate.store import KeyRecord, Store, UsageRecord
 
@@ -47,8 +48,11 @@ class Grant:
 
 
 class Accounts:
-    def __init__(self, store: Store, *, master_key: str | None, prices: dict[str, Price | None] | None = None) -> None:
+    def __init__(
+        self, store: Store, *, master_key: str | None, prices: dict[str, Price | None] | None = None, leases: Leases | None = None
+    ) -> None:
         self.store = store
+        self.leases = leases  # Redis: limits across instances; None: this process's counts
         self.master_key = master_key
         self.prices = prices or {}
         self.live: Counter[str] = Counter()  # open sessions per virtual key, in this process
@@ -94,10 +98,27 @@ class Accounts:
             await self._check(issuer, model, now)
         return Grant(issuer, secret)
 
-    async def claim(self, grant: Grant, now: float) -> None:
-        """Spend the grant's ephemeral secret, once the upgrade is certain; a lost race is a 401."""
+    async def claim(self, grant: Grant, now: float) -> str:
+        """Once the upgrade is certain: spend the grant's ephemeral secret (a lost race is a 401) and take
+        a session slot of its key (none left is a 429). Returns the lease to give back at the end."""
         if grant.secret is not None and not await self.store.claim_secret(grant.secret.id, now):
             raise HandshakeError(401, "This ephemeral key has already been used to open a session.", code="invalid_api_key")
+        lease = secrets.token_hex(8)
+        key = grant.key
+        if key is None:
+            return lease
+        if key.max_sessions is not None:
+            if self.leases is None:
+                taken = self.live[key.id] < key.max_sessions
+            else:
+                try:
+                    taken = await self.leases.acquire(key.id, lease, key.max_sessions)
+                except LeaseStoreError as exc:
+                    raise _limits_unavailable(exc) from None
+            if not taken:
+                raise HandshakeError(429, f"This API key already has {key.max_sessions} open sessions.", code="rate_limit_exceeded")
+        self.live[key.id] += 1
+        return lease
 
     async def issue_secret(self, grant: Grant, minted: Minted) -> None:
         if grant.secret is not None:
@@ -115,24 +136,44 @@ class Accounts:
             raise HandshakeError(401, "This API key has expired.", code="invalid_api_key")
         if key.models and model not in key.models:
             raise HandshakeError(403, f"This API key may not use the model '{model}'.", code="model_not_allowed")
-        if key.budget_usd is not None and await self.store.spent(key.id) >= key.budget_usd:
+        if key.budget_usd is not None and await self.spent(key.id) >= key.budget_usd:
             raise HandshakeError(429, "This API key has used its budget.", code="insufficient_quota")
         if key.minutes_per_day is not None:
             day = datetime.datetime.fromtimestamp(now, datetime.UTC).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
             if await self.store.minutes_between(key.id, day, day + 86400, now) >= key.minutes_per_day:
                 raise HandshakeError(429, "This API key has used its session minutes for today.", code="rate_limit_exceeded")
-        if key.max_sessions is not None and self.live[key.id] >= key.max_sessions:
+        if key.max_sessions is not None and self.leases is None and self.live[key.id] >= key.max_sessions:
             raise HandshakeError(429, f"This API key already has {key.max_sessions} open sessions.", code="rate_limit_exceeded")
 
+    async def spent(self, key_id: str) -> float:
+        if self.leases is None:
+            return await self.store.spent(key_id)
+        try:
+            return await self.leases.spent(key_id, seed=await self.store.spent(key_id))
+        except LeaseStoreError as exc:
+            raise _limits_unavailable(exc) from None
+
     async def begin(self, grant: Grant, session_id: str, model: str, now: float) -> None:
-        if grant.key is not None:
-            self.live[grant.key.id] += 1
         await self.store.session_started(session_id, grant.key.id if grant.key else None, model, now)
 
-    async def end(self, grant: Grant, session_id: str, now: float) -> None:
-        if grant.key is not None:
-            self.live[grant.key.id] -= 1
+    async def end(self, grant: Grant, lease: str, session_id: str, now: float) -> None:
+        await self.release(grant, lease)
         await self.store.session_ended(session_id, now)
+
+    async def release(self, grant: Grant, lease: str) -> None:
+        key = grant.key
+        if key is not None:
+            self.live[key.id] -= 1
+            if self.leases is not None and key.max_sessions is not None:
+                try:
+                    await self.leases.release(key.id, lease)
+                except LeaseStoreError as exc:
+                    log.warning("could not release a session lease (it expires by itself): %s", exc)
+
+    async def renew(self, held: list[tuple[Grant, str]]) -> None:
+        """Keep this instance's leases alive (called every third of the lease)."""
+        if self.leases is not None:
+            await self.leases.renew((grant.key.id, lease) for grant, lease in held if grant.key is not None and grant.key.max_sessions is not None)
 
     def price(self, model: str) -> Price | None:
         if model in self.prices:
@@ -146,6 +187,11 @@ class Accounts:
             log.warning("model %s has no price: its usage is recorded as unpriced (set input_cost_per_token etc.)", record.upstream_model)
         stored = UsageRecord(**{**record.__dict__, "cost_usd": priced})
         await self.store.add_usage(stored)
+        if self.leases is not None and priced and record.key_id is not None:
+            try:
+                await self.leases.add_spend(record.key_id, priced, seed=await self.store.spent(record.key_id))
+            except LeaseStoreError as exc:
+                log.warning("spend not shared through Redis (recorded in the database): %s", exc)
         return stored
 
     async def still_valid(self, key: KeyRecord, now: float) -> str | None:
@@ -156,6 +202,11 @@ class Accounts:
         if current.expires_at is not None and now >= current.expires_at:
             return "The API key of this session has expired."
         return None
+
+
+def _limits_unavailable(exc: Exception) -> HandshakeError:
+    log.warning("limits store unavailable: %s", exc)
+    return HandshakeError(503, "The gateway cannot check this key's limits right now; try again shortly.", code="limits_unavailable")
 
 
 def create_key_record(key: str, name: str, *, models: tuple[str, ...] = (), budget_usd: float | None = None,

@@ -21,12 +21,13 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from livegate.accounting import Price
-from livegate.config import Deployment, GatewayConfig, database_url
+from livegate.config import Deployment, GatewayConfig, database_url, redis_url
 from livegate.errors import ClientError, HandshakeError
 from livegate.gateway.metrics import Metrics
 from livegate.gateway.pump import Pump
 from livegate.gateway.upstream import UpstreamConnector
 from livegate.keys import Accounts, Grant
+from livegate.leases import Leases, LeaseStoreError
 from livegate.logs import SESSION_ID
 from livegate.realtime.responses import Response
 from livegate.realtime.translator import Translator
@@ -85,11 +86,12 @@ class Gateway:
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
         self._connectors: dict[str, UpstreamConnector] = {}
-        self._pumps: dict[Pump, Grant] = {}
+        self._pumps: dict[Pump, tuple[Grant, str]] = {}  # live sessions: their grant and lease
         self.metrics = Metrics(lambda: [(p.traffic, p.translator.reconnects, p.translator.errors) for p in self._pumps])
         self.metrics.sessions_open.set_function(lambda: len(self._pumps))
         self.accounts: Accounts | None = None
         self._watch: asyncio.Task[None] | None = None
+        self._renew: asyncio.Task[None] | None = None
         self._drained = asyncio.Event()  # set whenever no session is live
         self._site: web.TCPSite | None = None
         self.accepting = True
@@ -104,8 +106,11 @@ class Gateway:
 
     async def start(self) -> None:
         prices: dict[str, Price | None] = {d.route.model_id: d.price for d in self.config.deployments.values() if d.price is not None}
-        self.accounts = Accounts(await open_store(database_url(self.config)), master_key=self.master_key, prices=prices)
+        shared = redis_url(self.config)
+        leases = Leases(shared, self.config.limits.lease_s) if shared else None
+        self.accounts = Accounts(await open_store(database_url(self.config)), master_key=self.master_key, prices=prices, leases=leases)
         self._watch = asyncio.create_task(self._watch_keys())
+        self._renew = asyncio.create_task(self._renew_leases()) if leases is not None else None
         self._http = aiohttp.ClientSession()
         # Credentials are loaded now, so a bad key file stops the start instead of the first call.
         for name, deployment in self.config.deployments.items():
@@ -130,10 +135,11 @@ class Gateway:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drained.wait(), grace_s)
         await asyncio.gather(*(pump.shut_down() for pump in list(self._pumps)), return_exceptions=True)
-        if self._watch is not None:
-            self._watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch
+        for task in (self._watch, self._renew):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -142,6 +148,8 @@ class Gateway:
             self._http = None
         if self.accounts is not None:
             await self.accounts.store.close()
+            if self.accounts.leases is not None:
+                await self.accounts.leases.close()
             self.accounts = None
 
     async def __aenter__(self) -> Gateway:
@@ -203,12 +211,16 @@ class Gateway:
         if not ws.can_prepare(request).ok:
             return _error(400, "Expected a WebSocket upgrade.", "invalid_request")
         try:
-            await self.accounts.claim(grant, time.time())
+            lease = await self.accounts.claim(grant, time.time())
         except HandshakeError as exc:
             self.metrics.refusals.labels(str(exc.status), exc.code).inc()
             return _error(exc.status, exc.message, exc.code)
         beta = "realtime=v1" in request.headers.get("OpenAI-Beta", "") or BETA_PROTOCOL in offered
-        await ws.prepare(request)
+        try:
+            await ws.prepare(request)
+        except BaseException:
+            await self.accounts.release(grant, lease)
+            raise
         translator = Translator(
             route=deployment.route,
             model=model,
@@ -255,10 +267,10 @@ class Gateway:
         )  # fmt: skip
         self.metrics.sessions.inc()
         started = time.time()
-        self._pumps[pump] = grant
+        self._pumps[pump] = (grant, lease)
         self._drained.clear()
-        await accounts.begin(grant, session_id, model, time.time())
         try:
+            await accounts.begin(grant, session_id, model, time.time())
             await pump.run()
         finally:
             del self._pumps[pump]
@@ -269,7 +281,7 @@ class Gateway:
                 time.time() - started, traffic.client_in_frames, traffic.client_out_frames, translator.generation,
                 dict(translator.reconnects) or "none", dict(translator.errors) or "none",
             )  # fmt: skip
-            await accounts.end(grant, session_id, time.time())
+            await accounts.end(grant, lease, session_id, time.time())
             if not self._pumps:
                 self._drained.set()
         return ws
@@ -307,12 +319,25 @@ class Gateway:
         while True:
             await asyncio.sleep(KEY_CHECK_S)
             assert self.accounts is not None
-            for pump, grant in list(self._pumps.items()):
-                if grant.key is not None:
-                    reason = await self.accounts.still_valid(grant.key, time.time())
-                    if reason is not None:
-                        pump.translator.end("invalid_api_key", reason, 1008)
-                        await pump.flush()
+            try:
+                for pump, (grant, _) in list(self._pumps.items()):
+                    if grant.key is not None:
+                        reason = await self.accounts.still_valid(grant.key, time.time())
+                        if reason is not None:
+                            pump.translator.end("invalid_api_key", reason, 1008)
+                            await pump.flush()
+            except Exception as exc:  # the database went away for a moment: check again next time
+                log.warning("could not re-check the keys of live sessions: %s", exc)
+
+    async def _renew_leases(self) -> None:
+        """With Redis: this instance's session leases, renewed every third of their life."""
+        assert self.accounts is not None and self.accounts.leases is not None
+        while True:
+            await asyncio.sleep(self.accounts.leases.lease_s / 3)
+            try:
+                await self.accounts.renew(list(self._pumps.values()))
+            except LeaseStoreError as exc:
+                log.warning("could not renew session leases: %s", exc)
 
     async def _health(self, request: web.Request) -> web.Response:
         """Liveness: the process answers."""
@@ -328,6 +353,12 @@ class Gateway:
         except Exception as exc:  # any driver error means not ready
             log.warning("not ready: the database does not answer: %s", exc)
             return web.json_response({"status": "database unavailable"}, status=503)
+        if self.accounts.leases is not None:
+            try:
+                await self.accounts.leases.ping()
+            except LeaseStoreError as exc:
+                log.warning("not ready: Redis does not answer: %s", exc)
+                return web.json_response({"status": "redis unavailable"}, status=503)
         return web.json_response({"status": "ready", "sessions": len(self._pumps)})
 
     async def _metrics(self, request: web.Request) -> web.Response:

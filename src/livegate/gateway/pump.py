@@ -10,7 +10,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from aiohttp import WSMsgType, web
 from aiohttp.client_ws import ClientWebSocketResponse
@@ -34,7 +35,7 @@ class Pump:
         connector: UpstreamConnector,
         *,
         write_timeout_s: float = 30.0,
-        on_response: Callable[[Response], Awaitable[None]] | None = None,
+        on_response: Callable[[Response], Coroutine[Any, Any, None]] | None = None,
         observe_latency: Callable[[float], None] | None = None,
     ) -> None:
         self.on_response = on_response
@@ -50,6 +51,7 @@ class Pump:
         self._lock = asyncio.Lock()
         self._closing = False
         self._wake = asyncio.Event()  # the translator's deadlines may have changed
+        self._accounting: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         timer = asyncio.create_task(self._timer())
@@ -71,6 +73,9 @@ class Pump:
             with contextlib.suppress(asyncio.CancelledError):
                 await timer
             await self._close_upstream()
+            self._account()
+            while self._accounting:
+                await asyncio.wait(set(self._accounting))
 
     async def _timer(self) -> None:
         """Calls the translator's tick when its next deadline comes (goAway switches, reconnect backoff)."""
@@ -103,9 +108,21 @@ class Pump:
     async def flush(self) -> None:
         self._wake.set()
         await self._flush()
+        self._account()
+
+    def _account(self) -> None:
+        """Finished responses are recorded in tasks of their own: the audio path never waits for the
+        database, and a client that hangs up cannot cancel the bill (run() waits for them)."""
         if self.on_response is not None:
             for response in self.translator.finished_responses():
-                await self.on_response(response)
+                task = asyncio.create_task(self.on_response(response))
+                self._accounting.add(task)
+                task.add_done_callback(self._accounted)
+
+    def _accounted(self, task: asyncio.Task[None]) -> None:
+        self._accounting.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("usage of a response not recorded: %s", task.exception())
 
     async def _flush(self) -> None:
         async with self._lock:
@@ -147,10 +164,10 @@ class Pump:
         try:
             # Gemini Live: the first message is setup (gemini-live.md §4.1); clients send text frames.
             await upstream.send_frame(setup, WSMsgType.TEXT)
-            if generation > 1:
-                log.info("upstream connection %d (%s)%s", generation, self.translator.reconnect_reason, f" in {location}" if location else "")
-            elif location is not None:
-                log.info("upstream connection in %s", location)
+            if generation > 1 or location is not None:
+                where = f" in {location}" if location else ""
+                why = f" ({self.translator.reconnect_reason})" if generation > 1 else ""
+                log.info("upstream connection %d%s%s", generation, where, why)
             while True:
                 message = await upstream.receive()
                 if message.type is WSMsgType.BINARY or message.type is WSMsgType.TEXT:
