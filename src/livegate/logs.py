@@ -13,12 +13,12 @@ import json
 import logging
 import time
 
-__all__ = ["SESSION_ID", "configure"]
+__all__ = ["SESSION_ID", "JsonFormatter", "SessionFilter", "TextFormatter", "configure"]
 
 SESSION_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("livegate_session_id", default=None)
 
 
-class _SessionFilter(logging.Filter):
+class SessionFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.session = SESSION_ID.get()
         return True
@@ -55,7 +55,7 @@ def configure(level: str, fmt: str = "text") -> None:
     if root.handlers:
         return
     handler = logging.StreamHandler()
-    handler.addFilter(_SessionFilter())
+    handler.addFilter(SessionFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root.addHandler(handler)
     root.setLevel(level.upper())
