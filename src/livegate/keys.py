@@ -80,6 +80,19 @@ class Accounts:
             raise HandshakeError(401, "Missing API key: send Authorization: Bearer <key>.", code="missing_api_key")
         raise HandshakeError(401, "Incorrect API key provided.", code="invalid_api_key")
 
+    async def identify(self, key: str | None, now: float) -> KeyRecord | None:
+        """Who is calling a REST endpoint (no model involved): a virtual key's record, None for the
+        master key or development mode, else a 401."""
+        if self.master_key is not None and key and hmac.compare_digest(key.encode(), self.master_key.encode()):
+            return None
+        if key and key.startswith(KEY_PREFIX):
+            record = await self.store.key(hash_key(key))
+            if record is not None and not record.revoked and (record.expires_at is None or now < record.expires_at):
+                return record
+        if self.open_mode:
+            return None
+        raise HandshakeError(401, "Incorrect API key provided." if key else "Missing API key: send Authorization: Bearer <key>.", code="invalid_api_key" if key else "missing_api_key")
+
     async def _authorize_secret(self, key: str, model: str, now: float) -> Grant:
         secret = await self.store.secret(hash_key(key))
         if secret is None:

@@ -384,3 +384,20 @@ async def test_a_secret_minted_by_a_virtual_key_carries_its_limits_and_its_bill(
     await asyncio.to_thread(run_cli, capsys, "keys", "revoke", "minter", "--config", str(stack.config))
     status, _ = await refused(stack.url("vertex-live"), other.value)
     assert status == 401
+
+
+async def test_the_model_list_shows_what_a_key_may_use_with_backend_and_price(stack: Stack) -> None:
+    import aiohttp
+
+    key = await make_key(stack, "lister", models=("vertex-live",))
+    async with aiohttp.ClientSession() as http:
+        assert (await http.get(f"{stack.gateway.url}/v1/models")).status == 401
+        everything = await (await http.get(f"{stack.gateway.url}/v1/models", headers={"Authorization": f"Bearer {MASTER_KEY}"})).json()
+        mine = await (await http.get(f"{stack.gateway.url}/v1/models", headers={"Authorization": f"Bearer {key}"})).json()
+    assert everything["object"] == "list"
+    models = {m["id"]: m for m in everything["data"]}
+    assert set(models) == {"vertex-live", "studio-live", "unpriced-live"}
+    assert models["vertex-live"]["livegate"]["backend"] == "vertex"
+    assert models["vertex-live"]["livegate"]["price"]["input_cost_per_token"] == VERTEX_PRICE["input_cost_per_token"]
+    assert models["unpriced-live"]["livegate"]["price"] is None
+    assert [m["id"] for m in mine["data"]] == ["vertex-live"]

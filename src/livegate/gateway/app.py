@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 import os
 import ssl
 import time
 from collections.abc import Callable
+from importlib import resources
 
 import aiohttp
 from aiohttp import web
@@ -26,6 +28,7 @@ from livegate.errors import ClientError, HandshakeError
 from livegate.gateway.metrics import Metrics
 from livegate.gateway.pump import Pump
 from livegate.gateway.upstream import UpstreamConnector
+from livegate.gemini.models import CATALOGUE
 from livegate.keys import Accounts, Grant
 from livegate.leases import Leases, LeaseStoreError
 from livegate.logs import SESSION_ID
@@ -40,6 +43,12 @@ __all__ = ["Gateway", "session_ids"]
 log = logging.getLogger("livegate")
 
 INSECURE_KEY_PROTOCOL = "openai-insecure-api-key."
+PLAYGROUND_FILES = {
+    "index.html": "text/html",
+    "playground.js": "text/javascript",
+    "capture-worklet.js": "text/javascript",
+    "playground.css": "text/css",
+}
 BETA_PROTOCOL = "openai-beta.realtime-v1"
 KEY_CHECK_S = 5.0  # how often the keys of live sessions are checked again
 CLIENT_PING_S = 20.0  # keepalive pings to clients (openai-realtime.md §1.5: clients ping every 20 s too)
@@ -80,6 +89,10 @@ class Gateway:
             self.app.router.add_get(f"{prefix}/realtime", self._realtime)
             self.app.router.add_post(f"{prefix}/realtime/client_secrets", self._client_secret)
             self.app.router.add_post(f"{prefix}/realtime/sessions", self._beta_session)
+        self.app.router.add_get("/v1/models", self._models)
+        self.app.router.add_get("/playground", self._playground_redirect)
+        self.app.router.add_get("/playground/", self._playground)
+        self.app.router.add_get("/playground/{name}", self._playground)
         self.app.router.add_get("/health", self._health)
         self.app.router.add_get("/ready", self._ready)
         self.app.router.add_get("/metrics", self._metrics)
@@ -338,6 +351,42 @@ class Gateway:
                 await self.accounts.renew(list(self._pumps.values()))
             except LeaseStoreError as exc:
                 log.warning("could not renew session leases: %s", exc)
+
+    # ---- models and the playground -----------------------------------------------------------
+
+    async def _models(self, request: web.Request) -> web.Response:
+        """OpenAI's model list, with what livegate serves each name with (and its price) under ``livegate``."""
+        assert self.accounts is not None
+        try:
+            key = await self.accounts.identify(self._presented_key(request, []), time.time())
+        except HandshakeError as exc:
+            return _error(exc.status, exc.message, exc.code)
+        names = [name for name in self.config.deployments if name != "*"]
+        if "*" in self.config.deployments:  # the embedded emulator: every Gemini Live model of its backend, and an alias
+            flavour = self.config.deployments["*"].route.flavour
+            names += ["gpt-realtime", *(m.id for m in CATALOGUE.values() if flavour in m.backends)]
+        data = []
+        for name in dict.fromkeys(names):
+            deployment = self.config.deployment(name)
+            if deployment is None or (key is not None and key.models and name not in key.models):
+                continue
+            price = self.accounts.price(deployment.route.model_id)
+            extra = {"backend": deployment.route.flavour.value, "upstream_model": deployment.route.model_id, "price": dataclasses.asdict(price) if price else None}
+            data.append({"id": name, "object": "model", "created": 0, "owned_by": "livegate", "livegate": extra})
+        return web.json_response({"object": "list", "data": data})
+
+    async def _playground_redirect(self, request: web.Request) -> web.Response:
+        raise web.HTTPFound("/playground/")
+
+    async def _playground(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info.get("name") or "index.html"
+        if name not in PLAYGROUND_FILES:
+            raise web.HTTPNotFound()
+        body = (resources.files("livegate") / "playground" / name).read_bytes()
+        # Nothing but this gateway: the page's scripts, its API and its WebSocket (issue 9).
+        policy = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; media-src 'self' blob:; object-src 'none'; base-uri 'none'"
+        headers = {"Content-Security-Policy": policy, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+        return web.Response(body=body, content_type=PLAYGROUND_FILES[name], headers=headers)
 
     async def _health(self, request: web.Request) -> web.Response:
         """Liveness: the process answers."""
