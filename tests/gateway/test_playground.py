@@ -26,6 +26,10 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
 MIC_RATE = 48000
+PNG_1X1 = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de"
+    "0000000c4944415408d763f8cfc000000301010018dd8db00000000049454e44ae426082"
+)
 WEATHER_TOOL = {
     "type": "function",
     "name": "get_weather",
@@ -156,9 +160,20 @@ async def test_the_playground_holds_a_spoken_and_a_typed_turn_answers_a_tool_and
     await until(browser, "window.livegatePlayground.transcript().some(l => l.role === 'assistant' && l.text.includes('get_weather returned'))")
     state = await asyncio.to_thread(page_state, browser)
     assert any(line["role"] == "user" and "get_weather city=Paris" in line["text"] for line in state["transcript"])
-    assert state["stats"]["errors"] == []
     rows = await asyncio.to_thread(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#usage tbody tr")))
     assert rows == state["stats"]["responses"] > 0
+
+    # An image from a file and a frame from the (fake) camera reach Gemini with the next turn.
+    png = tmp_path / "red.png"
+    png.write_bytes(PNG_1X1)
+    await asyncio.to_thread(lambda: browser.find_element(By.ID, "image").send_keys(str(png)))
+    await asyncio.to_thread(lambda: browser.find_element(By.ID, "camera").click())
+    await until(browser, "window.livegatePlayground.transcript().filter(l => l.text === '[image]').length === 2")
+    await asyncio.to_thread(type_and_send, "what do you see")
+    await until(browser, "window.livegatePlayground.transcript().some(l => l.role === 'assistant' && l.text.includes('what do you see'))")
+    session = emulator.session()
+    assert sum(h.images + h.video_frames for h in session.history) + session.counters.video_frames >= 2
+    assert (await asyncio.to_thread(page_state, browser))["stats"]["errors"] == []
 
     # The real key never stays in the page, and the page fetched nothing but the gateway.
     assert await asyncio.to_thread(lambda: browser.find_element(By.ID, "key").get_attribute("value")) == ""
@@ -179,3 +194,32 @@ async def test_the_playground_is_served_from_the_package_with_a_strict_policy(st
         assert (await http.get(f"{gateway.url}/playground/app.py")).status == 404
         redirect = await http.get(f"{gateway.url}/playground", allow_redirects=False)
         assert redirect.status == 302 and redirect.headers["Location"] == "/playground/"
+
+
+async def test_push_to_talk_sends_what_is_said_while_the_button_is_held(browser: Any, stack: tuple[EmulatorServer, Gateway]) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    emulator, gateway = stack
+    await asyncio.to_thread(browser.get, f"{gateway.url}/playground/")
+    await until(browser, "document.getElementById('model').options.length > 0")
+
+    def connect() -> None:
+        browser.find_element(By.CSS_SELECTOR, 'input[name="turns"][value="push_to_talk"]').click()
+        browser.find_element(By.ID, "echo").click()
+        browser.find_element(By.ID, "connect").click()
+
+    await asyncio.to_thread(connect)
+    await until(browser, "document.getElementById('status').dataset.state === 'connected'")
+    assert await until(browser, "!document.getElementById('ptt').hidden")
+    await asyncio.sleep(1)  # nothing is sent while the button is up
+    assert (await asyncio.to_thread(page_state, browser))["stats"]["appended"] == 0
+
+    ptt = await asyncio.to_thread(browser.find_element, By.ID, "ptt")
+    await asyncio.to_thread(lambda: ActionChains(browser).click_and_hold(ptt).perform())
+    await until(browser, "window.livegatePlayground.stats.appended > 100")  # two seconds: the phrase comes round at least once
+    await asyncio.to_thread(lambda: ActionChains(browser).release(ptt).perform())
+    await until(browser, "window.livegatePlayground.transcript().some(l => l.role === 'assistant' && l.text.includes('You said:') && l.text.includes('hello there'))")
+    sent = (await asyncio.to_thread(page_state, browser))["stats"]["appended"]
+    await asyncio.sleep(0.5)
+    assert (await asyncio.to_thread(page_state, browser))["stats"]["appended"] == sent  # released: the microphone is not sent
+    assert emulator.session().setup.raw["realtimeInputConfig"]["automaticActivityDetection"]["disabled"] is True

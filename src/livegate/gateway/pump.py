@@ -133,7 +133,10 @@ class Pump:
                     if self.upstream is not None and not self.upstream.closed:
                         self.traffic.upstream_out_frames += 1
                         self.traffic.upstream_out_bytes += len(action.frame)
-                        await self.upstream.send_frame(action.frame, WSMsgType.TEXT)
+                        try:  # noqa: SIM105 (the audio path: try costs nothing, contextlib.suppress an object a frame)
+                            await self.upstream.send_frame(action.frame, WSMsgType.TEXT)
+                        except ConnectionError:
+                            pass  # the connection is going down: its reader reports the close, and the translator reconnects
                 elif isinstance(action, CloseUpstream) and self.upstream is not None and not self.upstream.closed:
                     # A new setup follows: Gemini refuses to resume while the old socket is open.
                     with contextlib.suppress(ConnectionError, asyncio.TimeoutError):

@@ -16,6 +16,7 @@ const state = {
   playHead: 0,
   sources: new Set(),
   current: null, // the assistant item being played: {itemId, start, samples}
+  responding: false, // between response.created and response.done
   lines: new Map(), // item id -> transcript entry
   prices: new Map(),
   model: "",
@@ -198,7 +199,11 @@ function receive(event) {
     case "response.function_call_arguments.done":
       showCall(event);
       break;
+    case "response.created":
+      state.responding = true;
+      break;
     case "response.done":
+      state.responding = false;
       usage(event.response);
       break;
     case "error":
@@ -367,6 +372,7 @@ function sendText(event) {
   if (!text) return;
   $("text").value = "";
   stopPlayback(true);
+  if (state.responding) send({ type: "response.cancel" }); // typing over the reply interrupts it, as speaking does
   send({ type: "conversation.item.create", item: { type: "message", role: "user", content: [{ type: "input_text", text }] } });
   send({ type: "response.create" });
 }
