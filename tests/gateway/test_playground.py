@@ -42,6 +42,7 @@ def shoot(driver: Any, name: str) -> None:
     """With LIVEGATE_SCREENSHOTS=DIR, the page's states as PNGs (the README's come from here)."""
     folder = os.environ.get("LIVEGATE_SCREENSHOTS")
     if folder:
+        driver.execute_script("window.scrollTo(0, 0)")
         driver.save_screenshot(str(Path(folder) / f"playground-{name}.png"))
 SPOKEN = "hello there"
 

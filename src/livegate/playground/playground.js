@@ -233,7 +233,8 @@ function line(itemId, role, text, replace = false) {
     state.lines.set(itemId, entry);
   }
   if (text && (replace || !entry.body.textContent)) entry.body.textContent = text;
-  entry.li.scrollIntoView({ block: "nearest" });
+  const list = $("transcript");
+  list.scrollTop = list.scrollHeight; // the list scrolls, not the page
   return entry;
 }
 
