@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import redis.asyncio as redis
-
 __all__ = ["LeaseStoreError", "Leases"]
 
 PREFIX = "livegate:"
@@ -59,6 +57,8 @@ class LeaseStoreError(Exception):
 
 class Leases:
     def __init__(self, url: str, lease_s: float = 30.0) -> None:
+        import redis.asyncio as redis  # only when Redis is configured: it adds a tenth of a second to the start
+
         self.lease_s = lease_s
         self._redis: Any = redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self._acquire = self._redis.register_script(_ACQUIRE)
@@ -94,7 +94,9 @@ class Leases:
 
     @staticmethod
     async def _call(awaitable: Any) -> Any:
+        from redis import RedisError
+
         try:
             return await awaitable
-        except (redis.RedisError, OSError) as exc:
+        except (RedisError, OSError) as exc:
             raise LeaseStoreError(str(exc) or type(exc).__name__) from exc
