@@ -3,7 +3,6 @@ and the accounting of every response (issue 8)."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import hashlib
 import hmac
@@ -57,15 +56,17 @@ class Accounts:
         self.prices = prices or {}
         self.live: Counter[str] = Counter()  # open sessions per virtual key, in this process
         self._warned: set[str] = set()
-        self._lock = asyncio.Lock()
 
     @property
     def open_mode(self) -> bool:
         return self.master_key is None
 
+    def _is_master(self, key: str | None) -> bool:
+        return self.master_key is not None and bool(key) and hmac.compare_digest(str(key).encode(), self.master_key.encode())
+
     async def authorize(self, key: str | None, model: str, now: float) -> Grant:
         """Decide before the upgrade (lessons-from-peers.md (d) 11): a grant, or a HandshakeError."""
-        if self.master_key is not None and key and hmac.compare_digest(key.encode(), self.master_key.encode()):
+        if self._is_master(key):
             return Grant(None)
         if key and key.startswith(SECRET_PREFIX):
             return await self._authorize_secret(key, model, now)
@@ -83,11 +84,11 @@ class Accounts:
     async def identify(self, key: str | None, now: float) -> KeyRecord | None:
         """Who is calling a REST endpoint (no model involved): a virtual key's record, None for the
         master key or development mode, else a 401."""
-        if self.master_key is not None and key and hmac.compare_digest(key.encode(), self.master_key.encode()):
+        if self._is_master(key):
             return None
         if key and key.startswith(KEY_PREFIX):
             record = await self.store.key(hash_key(key))
-            if record is not None and not record.revoked and (record.expires_at is None or now < record.expires_at):
+            if record is not None and _lapsed(record, now) is None:
                 return record
         if self.open_mode:
             return None
@@ -143,10 +144,9 @@ class Accounts:
         await self.store.add_secret(record)
 
     async def _check(self, key: KeyRecord, model: str, now: float) -> None:
-        if key.revoked:
-            raise HandshakeError(401, "This API key has been revoked.", code="invalid_api_key")
-        if key.expires_at is not None and now >= key.expires_at:
-            raise HandshakeError(401, "This API key has expired.", code="invalid_api_key")
+        lapsed = _lapsed(key, now)
+        if lapsed is not None:
+            raise HandshakeError(401, f"This API key has {lapsed}.", code="invalid_api_key")
         if key.models and model not in key.models:
             raise HandshakeError(403, f"This API key may not use the model '{model}'.", code="model_not_allowed")
         if key.budget_usd is not None and await self.spent(key.id) >= key.budget_usd:
@@ -162,7 +162,9 @@ class Accounts:
         if self.leases is None:
             return await self.store.spent(key_id)
         try:
-            return await self.leases.spent(key_id, seed=await self.store.spent(key_id))
+            shared = await self.leases.spent(key_id)
+            # The database is read only the first time Redis meets the key.
+            return shared if shared is not None else await self.leases.seed(key_id, await self.store.spent(key_id))
         except LeaseStoreError as exc:
             raise _limits_unavailable(exc) from None
 
@@ -202,7 +204,8 @@ class Accounts:
         await self.store.add_usage(stored)
         if self.leases is not None and priced and record.key_id is not None:
             try:
-                await self.leases.add_spend(record.key_id, priced, seed=await self.store.spent(record.key_id))
+                if not await self.leases.add_spend(record.key_id, priced):
+                    await self.leases.seed(record.key_id, await self.store.spent(record.key_id))  # includes this response
             except LeaseStoreError as exc:
                 log.warning("spend not shared through Redis (recorded in the database): %s", exc)
         return stored
@@ -210,11 +213,19 @@ class Accounts:
     async def still_valid(self, key: KeyRecord, now: float) -> str | None:
         """Why a live session's key no longer holds, or None: checked every few seconds."""
         current = await self.store.key(key.id)
-        if current is None or current.revoked:
-            return "The API key of this session was revoked."
-        if current.expires_at is not None and now >= current.expires_at:
-            return "The API key of this session has expired."
-        return None
+        lapsed = "been revoked" if current is None else _lapsed(current, now)
+        if lapsed is None:
+            return None
+        return "The API key of this session was revoked." if lapsed == "been revoked" else "The API key of this session has expired."
+
+
+def _lapsed(key: KeyRecord, now: float) -> str | None:
+    """Why a key no longer works at all ("been revoked", "expired"), or None."""
+    if key.revoked:
+        return "been revoked"
+    if key.expires_at is not None and now >= key.expires_at:
+        return "expired"
+    return None
 
 
 def _limits_unavailable(exc: Exception) -> HandshakeError:

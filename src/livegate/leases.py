@@ -41,13 +41,13 @@ return #KEYS
 """
 
 
-# KEYS[1] the key's spend; ARGV: this cost, the database's total including it (used when Redis has none).
+# KEYS[1] the key's spend; ARGV[1] this cost. 0 when Redis has no count yet (the caller seeds it).
 _ADD_SPEND = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  return redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
+  redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
+  return 1
 end
-redis.call('SET', KEYS[1], ARGV[2])
-return ARGV[2]
+return 0
 """
 
 
@@ -83,14 +83,20 @@ class Leases:
     async def release(self, key_id: str, member: str) -> None:
         await self._call(self._redis.zrem(f"{PREFIX}leases:{key_id}", member))
 
-    async def spent(self, key_id: str, seed: float) -> float:
-        """The key's spend across instances; ``seed`` (the database's figure) starts the count."""
+    async def spent(self, key_id: str) -> float | None:
+        """The key's spend across instances, or None before anything has counted it."""
+        value = await self._call(self._redis.get(f"{PREFIX}spent:{key_id}"))
+        return None if value is None else float(value)
+
+    async def seed(self, key_id: str, total: float) -> float:
+        """Start the key's count from ``total`` (the database's figure) unless another instance did."""
         name = f"{PREFIX}spent:{key_id}"
-        await self._call(self._redis.set(name, repr(seed), nx=True))
+        await self._call(self._redis.set(name, repr(total), nx=True))
         return float(await self._call(self._redis.get(name)) or 0)
 
-    async def add_spend(self, key_id: str, cost: float, seed: float) -> None:
-        await self._call(self._add_spend(keys=[f"{PREFIX}spent:{key_id}"], args=[repr(cost), repr(seed)]))
+    async def add_spend(self, key_id: str, cost: float) -> bool:
+        """Add to the key's count; False when there is none yet to add to."""
+        return bool(await self._call(self._add_spend(keys=[f"{PREFIX}spent:{key_id}"], args=[repr(cost)])))
 
     @staticmethod
     async def _call(awaitable: Any) -> Any:

@@ -75,21 +75,16 @@ class Store:
         counter = iter(range(1, 1000))
         return re.sub(r"\?", lambda _: f"${next(counter)}", query)
 
-    async def _execute(self, query: str, *args: Any) -> None:
+    async def _execute(self, query: str, *args: Any) -> int:
+        """Run and commit one statement; returns the rows it changed (what makes a claim atomic across
+        processes), 0 for statements that change none."""
         if self.postgres:
-            await self._db.execute(self._sql(query), *args)
-        else:
-            await self._db.execute(query, args)
-            await self._db.commit()
-
-    async def _update(self, query: str, *args: Any) -> int:
-        """An UPDATE; returns how many rows it changed (what makes a claim atomic across processes)."""
-        if self.postgres:
-            status = await self._db.execute(self._sql(query), *args)
-            return int(status.rsplit(" ", 1)[-1])
+            status = await self._db.execute(self._sql(query), *args)  # e.g. "UPDATE 1", "CREATE TABLE"
+            count = status.rsplit(" ", 1)[-1]
+            return int(count) if count.isdigit() else 0
         cursor = await self._db.execute(query, args)
         await self._db.commit()
-        return int(cursor.rowcount)
+        return max(0, int(cursor.rowcount))
 
     async def _fetch(self, query: str, *args: Any) -> list[tuple[Any, ...]]:
         if self.postgres:
@@ -148,7 +143,7 @@ class Store:
 
     async def claim_secret(self, secret_id: str, now: float) -> bool:
         """Use a secret once: True for exactly one caller, in any process, before it expires."""
-        changed = await self._update("UPDATE secrets SET used = 1 WHERE id = ? AND used = 0 AND expires_at > ?", secret_id, now)
+        changed = await self._execute("UPDATE secrets SET used = 1 WHERE id = ? AND used = 0 AND expires_at > ?", secret_id, now)
         if changed:
             await self._execute("DELETE FROM secrets WHERE expires_at < ?", now - 86400)
         return changed == 1
