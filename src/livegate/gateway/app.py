@@ -62,8 +62,8 @@ def session_ids() -> Callable[[str], str]:
     return lambda prefix: f"{prefix}_{stem}{next(counter):09x}"
 
 
-def _error(status: int, message: str, code: str, error_type: str = "invalid_request_error") -> web.Response:
-    body = {"error": {"message": message, "type": error_type, "code": code, "param": None}}
+def _error(status: int, message: str, code: str, error_type: str = "invalid_request_error", param: str | None = None) -> web.Response:
+    body = {"error": {"message": message, "type": error_type, "code": code, "param": param}}
     return web.json_response(body, status=status)
 
 
@@ -208,8 +208,7 @@ class Gateway:
             if deployment is None:
                 raise HandshakeError(404, f"The model '{model}' does not exist or you do not have access to it.", code="model_not_found")
         except HandshakeError as exc:
-            self.metrics.refusals.labels(str(exc.status), exc.code).inc()
-            return _error(exc.status, exc.message, exc.code)
+            return self._refuse(exc)
         # Browsers need a selected subprotocol; never the one carrying the key (openai-realtime.md §1.5).
         limits = self.config.limits
         ws = web.WebSocketResponse(
@@ -226,8 +225,7 @@ class Gateway:
         try:
             lease = await self.accounts.claim(grant, time.time())
         except HandshakeError as exc:
-            self.metrics.refusals.labels(str(exc.status), exc.code).inc()
-            return _error(exc.status, exc.message, exc.code)
+            return self._refuse(exc)
         beta = "realtime=v1" in request.headers.get("OpenAI-Beta", "") or BETA_PROTOCOL in offered
         try:
             await ws.prepare(request)
@@ -299,6 +297,10 @@ class Gateway:
                 self._drained.set()
         return ws
 
+    def _refuse(self, exc: HandshakeError) -> web.Response:
+        self.metrics.refusals.labels(str(exc.status), exc.code).inc()
+        return _error(exc.status, exc.message, exc.code)
+
     # ---- ephemeral keys (openai-realtime.md §7) ----------------------------------------------
 
     async def _client_secret(self, request: web.Request) -> web.Response:
@@ -317,7 +319,7 @@ class Gateway:
         try:
             minted = mint(body, beta=beta, now=now, session_id=session_ids()("sess"))
         except ClientError as exc:
-            return web.json_response({"error": {"message": exc.message, "type": exc.error_type, "code": exc.code, "param": exc.param}}, status=400)
+            return _error(400, exc.message, exc.code, exc.error_type, exc.param)
         try:
             grant = await self.accounts.authorize(self._presented_key(request, []), minted.model, now)
             if self.config.deployment(minted.model) is None:
@@ -333,9 +335,12 @@ class Gateway:
             await asyncio.sleep(KEY_CHECK_S)
             assert self.accounts is not None
             try:
+                verdicts: dict[str, str | None] = {}  # one look-up per key, however many sessions it has
                 for pump, (grant, _) in list(self._pumps.items()):
                     if grant.key is not None:
-                        reason = await self.accounts.still_valid(grant.key, time.time())
+                        if grant.key.id not in verdicts:
+                            verdicts[grant.key.id] = await self.accounts.still_valid(grant.key, time.time())
+                        reason = verdicts[grant.key.id]
                         if reason is not None:
                             pump.translator.end("invalid_api_key", reason, 1008)
                             await pump.flush()
