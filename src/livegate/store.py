@@ -29,6 +29,10 @@ SCHEMA = [
         output_text INTEGER NOT NULL, output_audio INTEGER NOT NULL, cost_usd {real}, priced INTEGER NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS sessions (
         session_id TEXT PRIMARY KEY, key_id TEXT, model TEXT NOT NULL, started_at {real} NOT NULL, ended_at {real})""",
+    # Budgets, session caps and minutes sum these on every check: without indexes each is a full scan.
+    "CREATE INDEX IF NOT EXISTS usage_by_key ON usage (key_id)",
+    "CREATE INDEX IF NOT EXISTS usage_by_session ON usage (session_id)",
+    "CREATE INDEX IF NOT EXISTS sessions_by_key ON sessions (key_id, started_at)",
     """CREATE TABLE IF NOT EXISTS secrets (
         id TEXT PRIMARY KEY, key_id TEXT, model TEXT NOT NULL, session TEXT NOT NULL, beta INTEGER NOT NULL,
         expires_at {real} NOT NULL, used INTEGER NOT NULL DEFAULT 0)""",
