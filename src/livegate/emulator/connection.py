@@ -502,6 +502,8 @@ class Connection:
             if turn.role == "user":
                 last_user = turn.text
         if message.turn_complete:
+            if not message.turns and session.history and session.history[-1].role == "user":
+                last_user = session.history[-1].text  # no new turn: the model answers what it was last told
             session.counters.user_turns += 1
             self._start_turn(last_user, now)
 

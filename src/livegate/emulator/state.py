@@ -99,7 +99,7 @@ class Session:
     counters: Counters = field(default_factory=Counters)
     history: list[HistoryEntry] = field(default_factory=list)
     setups: list[dict[str, Any]] = field(default_factory=list)  # every setup received, in order
-    audio: dict[int, bytearray] = field(default_factory=dict)  # with record_audio
+    audio: dict[int, bytearray] = field(default_factory=dict)  # with record_audio: the audio in the session's state
     audio_arrivals: list[float] = field(default_factory=list)  # with record_timing
     first_audio_sent: list[float] = field(default_factory=list)  # with record_timing, one per reply
     usage_sent: list[dict[str, Any]] = field(default_factory=list)  # every usageMetadata, as sent
@@ -127,6 +127,17 @@ class Session:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class HandlePoint:
+    """What a resumption handle restores: a session as it stood when the handle was issued."""
+
+    session_id: str
+    expires: float
+    history: int  # entries of the session's history the handle covers
+    message_index: int  # the last client message it covers
+    audio: dict[int, int]  # with record_audio: bytes recorded by then, per rate
+
+
 @dataclass
 class EphemeralToken:
     name: str
@@ -148,7 +159,7 @@ class EmulatorState:
     # ids("session"), ids("handle"), ids("call"), ...: deterministic by default, random in the server
     ids: Callable[[str], str] = field(default_factory=_counter_ids)
     sessions: dict[str, Session] = field(default_factory=dict)
-    handles: dict[str, tuple[str, float]] = field(default_factory=dict)  # handle -> (session id, expiry)
+    handles: dict[str, HandlePoint] = field(default_factory=dict)
     access_tokens: dict[str, float] = field(default_factory=dict)  # OAuth token -> expiry
     ephemeral_tokens: dict[str, EphemeralToken] = field(default_factory=dict)
     service_accounts: dict[str, bytes] = field(default_factory=dict)  # client_email -> public key PEM
@@ -165,12 +176,23 @@ class EmulatorState:
 
     def new_handle(self, session: Session, now: float) -> str:
         handle = self.ids("handle")
-        self.handles[handle] = (session.id, now + self.config.handle_ttl_s)
+        audio = {rate: len(received) for rate, received in session.audio.items()}
+        self.handles[handle] = HandlePoint(
+            session.id, now + self.config.handle_ttl_s, len(session.history), session.message_index, audio
+        )
         session.handle = handle
         return handle
 
     def resume(self, handle: str, now: float) -> Session | None:
-        entry = self.handles.get(handle)
-        if entry is None or now >= entry[1]:
+        """The session as it was when ``handle`` was issued: what came after is not in its context, and
+        the client's messages are counted on from there (gemini-live.md §6.5)."""
+        point = self.handles.get(handle)
+        if point is None or now >= point.expires:
             return None
-        return self.sessions.get(entry[0])
+        session = self.sessions.get(point.session_id)
+        if session is not None:
+            del session.history[point.history:]
+            session.message_index = point.message_index
+            for rate, received in session.audio.items():
+                del received[point.audio.get(rate, 0):]
+        return session

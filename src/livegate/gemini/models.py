@@ -33,6 +33,14 @@ class ModelInfo:
     tool_order: ToolOrder = ToolOrder.BEFORE_RESPONSE
     non_blocking_default: bool = False
     thinks: bool = True
+
+    @property
+    def results_continue_turn(self) -> bool:
+        """Whether Gemini answers a tool's result in the turn that called it (gemini-live.md §6.4): a
+        blocking call (the model's default; livegate declares no ``behavior``) on a model that holds
+        ``turnComplete`` until the ``toolResponse``. Otherwise the result is answered by a new turn."""
+        return self.tool_order is ToolOrder.AFTER_RESPONSE and not self.non_blocking_default
+
 _BOTH = frozenset({Flavour.AI_STUDIO, Flavour.VERTEX})
 _STUDIO = frozenset({Flavour.AI_STUDIO})
 _VERTEX = frozenset({Flavour.VERTEX})
@@ -53,7 +61,6 @@ CATALOGUE: dict[str, ModelInfo] = {
         ModelInfo("gemini-2.0-flash-live-preview-04-09", _VERTEX, False, context_tokens=32768, thinks=False),
     )
 }
-
 
 
 def model_info(model_id: str) -> ModelInfo:

@@ -2,7 +2,8 @@
 
 Vertex AI with ``sessionResumption.transparent`` reports ``lastConsumedClientMessageIndex``
 (gemini-live.md §5.2, §6.5): after a reconnect, exactly the messages after that index are sent again,
-so nothing is lost and nothing is sent twice.
+so nothing is lost and nothing is sent twice. Where no index comes (AI Studio, or Vertex without it),
+the translator acknowledges what a completed turn consumed, and the rest goes again.
 """
 
 from __future__ import annotations
@@ -27,6 +28,16 @@ class ReplayLog:
         self.next_index += 1
         if len(self._entries) > MAX_ENTRIES:
             self._entries.popleft()
+
+    @property
+    def acknowledged(self) -> int:
+        """The index of the last message acknowledged (or let go): the ones after it are kept."""
+        return self.next_index - len(self._entries) - 1
+
+    def restart(self) -> None:
+        """A new Gemini session counts from 0 again, and has nothing to replay."""
+        self._entries.clear()
+        self.next_index = 0
 
     def acknowledge(self, index: int) -> None:
         while self._entries and self._entries[0][0] <= index:

@@ -1,5 +1,27 @@
 """OpenAI responses as Gemini's output streams in: the events of openai-realtime.md §5.1 and §5.2
-in their order, in either dialect, and one ``response.done`` for every ``response.created``."""
+in their order, in either dialect, and one ``response.done`` for every ``response.created``.
+
+The rules of response state, all of which live here:
+
+1. Every ``response.create``, and every turn Gemini takes by itself (its own voice activity
+   detection), gets exactly one ``response.created`` and one ``response.done`` (openai-realtime.md §4.4).
+2. A Gemini turn, from the message that triggers it to its ``turnComplete``, belongs to exactly one
+   response: its ``owner``. Gemini's turns follow one another on a connection and each ends with one
+   ``turnComplete`` (gemini-live.md §6), so ownership is a single slot, not a guess.
+3. A response can be done before the turn it owns has ended: it ended with a function call (OpenAI
+   clients run tools after ``response.done``, §5.3), it was cancelled or cut by a barge-in, or it is
+   text-only and its text is complete at ``generationComplete`` while Gemini's ``turnComplete`` waits for
+   the audio's playback time (gemini-live.md §6.2). The rest of that turn is never shown to the
+   client, and its ``turnComplete`` never closes a later response.
+4. A response created while an earlier response's turn is still running ``waits`` for that turn's
+   ``turnComplete``; Gemini answers it with the next turn. The one exception is a blocking tool's
+   result on a model that holds ``turnComplete`` until the ``toolResponse`` (gemini-3.1, gemini-live.md
+   §6.4): Gemini goes on with the same turn, so the new response takes it over at once.
+5. Usage is the owner's: a ``usageMetadata`` beside the turn's messages or its ``turnComplete`` belongs
+   to that turn, a standalone one just after a ``turnComplete`` to the turn that just ended
+   (gemini-live.md §5.3). A response reaches ``finished`` (the accounting) once its turn is over and its
+   usage known, whether it completed, was cancelled, was interrupted or failed.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +52,7 @@ class Response:
     usage: dict[str, Any] | None = None
     status: str = "in_progress"
     status_details: dict[str, Any] | None = None
+    refuse_tools: bool = False  # response.create's tool_choice "none"
 
 
 class Responses:
@@ -44,14 +67,30 @@ class Responses:
         self.beta = beta
         self.ids = ids
         self.emit = emit
-        self.active: Response | None = None
+        self.active: Response | None = None  # created, its response.done not sent yet
+        self.owner: Response | None = None  # the response the Gemini turn in progress belongs to (rule 2)
+        self.waiting: Response | None = None  # created behind a turn that is not its own (rule 4)
+        self._unsettled: Response | None = None  # its turn ended without usage; a standalone one may follow
         self.finished: list[Response] = []  # for the shell's accounting, drained by the translator
         self.audio_ms: dict[str, float] = {}  # assistant item -> milliseconds of audio sent to the client
         self.output = OutputConverter(session.output_format)
         names = ("text", "audio", "audio_transcript") if beta else ("output_text", "output_audio", "output_audio_transcript")
         self._text, self._audio, self._transcript = (f"response.{name}" for name in names)
 
-    def open(self, metadata: Any, *, text_output: bool | None = None) -> Response:
+    def open(self, metadata: Any, *, text_output: bool | None = None, continues_turn: bool = False) -> Response:
+        """A response the client asked for; the message that triggers its Gemini turn goes up with it.
+        ``continues_turn``: that message is a result Gemini answers in the turn in progress (rule 4)."""
+        response = self._create(metadata, text_output)
+        if self.owner is None:
+            self.owner = response
+        elif continues_turn:
+            self._settle(self.owner)  # Gemini reports the whole turn's usage at its end: the new owner's
+            self.owner = response
+        else:
+            self.waiting = response
+        return response
+
+    def _create(self, metadata: Any, text_output: bool | None) -> Response:
         text = not self.session.audio_output if text_output is None else text_output
         response = Response(self.ids("resp"), metadata, text_output=text)
         self.active = response
@@ -60,10 +99,76 @@ class Responses:
         self.emit("response.created", response=self.render(response))
         return response
 
+    def target(self) -> Response | None:
+        """The response Gemini's output goes to now, or None when it belongs to a response already done
+        (rule 3). A turn nobody asked for (Gemini's own voice activity detection) gets a response of its
+        own, announced with response.created first (openai-realtime.md §5.2)."""
+        if self.owner is None:
+            self._release_unsettled()
+            self.owner = self._create(None, None)
+        return self.owner if self.owner is self.active else None
+
     def current(self) -> Response:
-        # Gemini may answer without response.create (voice activity, a tool result): OpenAI clients
-        # still get response.created first (openai-realtime.md §5.2).
-        return self.active if self.active is not None else self.open(None)
+        response = self.target()
+        assert response is not None, "output of a finished response reached its events"
+        return response
+
+    def carry_over(self) -> None:
+        """The active response's turn ends without answering it: Gemini answers with its next turn."""
+        if self.active is not None and self.owner is self.active:
+            self.waiting = self.active
+
+    def turn_complete(self) -> None:
+        """Gemini's turnComplete: the owner's turn is over (rules 2, 3 and 4)."""
+        owner, self.owner = self.owner, None
+        if owner is None:
+            return
+        if owner is self.waiting:
+            self.owner, self.waiting = owner, None
+            return
+        if owner is self.active:
+            self.finish("completed")
+        self._settle(owner)
+        if self.waiting is not None:
+            self.owner, self.waiting = self.waiting, None
+
+    def usage(self, usage: dict[str, Any], *, standalone: bool) -> None:
+        """A ``usageMetadata``; ``standalone``: in a frame of its own, with no content (rule 5)."""
+        if standalone and self._unsettled is not None:
+            self._unsettled.usage = usage
+        elif self.owner is not None:
+            self.owner.usage = usage
+        self._release_unsettled()
+
+    def connection_lost(self) -> None:
+        """The Gemini connection ended mid-turn: a done owner's turn is gone with it; the active
+        response keeps (or takes) the next turn, since what triggers it is sent again."""
+        owner, self.owner = self.owner, None
+        if owner is not None and owner is not self.active:
+            self._settle(owner)
+        if self.waiting is not None:
+            self.owner, self.waiting = self.waiting, None
+        elif self.active is not None:
+            self.owner = self.active
+
+    def _settle(self, response: Response) -> None:
+        self._release_unsettled()
+        if response.usage is None:
+            self._unsettled = response
+        else:
+            self.finished.append(response)
+
+    def _release_unsettled(self) -> None:
+        if self._unsettled is not None:
+            self.finished.append(self._unsettled)
+            self._unsettled = None
+
+    def settle_all(self) -> None:
+        """The session is over: every response goes to the accounting with what is known of its usage."""
+        self._release_unsettled()
+        for response in {id(r): r for r in (self.owner, self.waiting, self.active) if r is not None}.values():
+            self.finished.append(response)
+        self.owner = self.waiting = None
 
     def text(self, text: str) -> None:
         response = self.current()
@@ -154,15 +259,22 @@ class Responses:
         self.item_done(item, self.conversation.previous_id(item["id"]))
 
     def finish(self, status: str = "completed", details: dict[str, Any] | None = None) -> None:
+        """The active response's response.done. It keeps the turn it owns, if any (rule 3)."""
         response = self.active
         if response is None:
             return
         self.close_message("completed" if status == "completed" else "incomplete")
         response.status, response.status_details = status, details
         self.active = None
-        self.finished.append(response)
+        if response is not self.owner and response is not self.waiting:
+            self._settle(response)
         # OpenAI Realtime: every response.created gets exactly one response.done (§4.4).
         self.emit("response.done", response=self.render(response))
+
+    def fail(self, details: dict[str, Any]) -> None:
+        """No turn will come any more (the upstream is gone for good): everything settles now."""
+        self.finish("failed", details)
+        self.settle_all()
 
     def cancel(self, reason: str) -> None:
         self.finish("cancelled", {"type": "cancelled", "reason": reason})

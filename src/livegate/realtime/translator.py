@@ -98,6 +98,7 @@ UPSTREAM_CLOSES = {
 }
 GO_AWAY_MARGIN_S = 1.0  # switch connections this long before goAway's deadline at the latest
 INDEX_WAIT_S = 1.0  # after a resume, how long to wait for lastConsumedClientMessageIndex
+TEXT_DONE_WAIT_S = 0.05  # after generationComplete, how long a text-only response waits for turnComplete
 STABLE_S = 10.0  # a connection this old (or one that completed a turn) earns a fresh set of attempts
 MIN_COMMIT_MS = 100  # OpenAI Realtime: a commit needs at least 100 ms of audio (§2.1)
 AUDIO_FRAME_MS = 100  # held audio goes upstream in frames of this length
@@ -157,18 +158,18 @@ class Translator:
         self.input = InputAudio(self.session.input_format, self.session.turn_detection)
         self.speech: UserSpeech | None = None  # the user item being spoken or transcribed
         self._activity_open = False  # livegate-driven turns: activityStart sent, activityEnd not yet
-        self._discarding = False  # the rest of a cancelled Gemini turn is dropped until its turnComplete
         self._item_audio: OrderedDict[str, bytes] = OrderedDict()
         self._calls: dict[str, tuple[str, str]] = {}  # OpenAI call_id -> (Gemini call id, name)
         self._cancelled_calls: set[str] = set()
-        self._tool_turn = False  # a toolCall ended the OpenAI response; Gemini's turn may end later
         self.generation = 0  # of the upstream connection in use
         self._switch_pending = False  # a new setup or a goAway waits for the turn to end before reconnecting
-        self._log = ReplayLog() if route.flavour is Flavour.VERTEX else None
+        self._log = ReplayLog()
+        self._indexed = False  # Gemini reports lastConsumedClientMessageIndex (Vertex, transparent resumption)
         self._attempts = 0
         self._retry_at: float | None = None  # the next reconnect attempt after a failure
         self._switch_by: float | None = None  # goAway: be on a new connection before this time
         self._index_by: float | None = None  # a resumed connection: replay unconsumed frames by then at the latest
+        self._text_done_by: float | None = None  # a text-only response's text is complete: done by then
         self._ready_since = now
         self._resuming = False  # the current setup resumes with a handle
         self._retry_turn = False  # a reply was cut by a failed connection: Gemini is asked again
@@ -261,7 +262,6 @@ class Translator:
                 if active is None or (event.response_id is not None and event.response_id != active.id):
                     raise ClientError("Cancellation failed: no active response found", code="response_cancel_not_active")
                 # Gemini has no cancel: the rest of its turn is dropped here, and nothing of the reply follows.
-                self._discarding = True
                 self.responses.cancel("client_cancelled")
             case ConversationItemTruncate():
                 self._truncate(event)
@@ -337,7 +337,6 @@ class Translator:
         if self.responses.active is not None and detection.get("interrupt_response", True) is not False:
             # OpenAI Realtime: barge-in ends the reply at once, nothing of it after (§5.4). Gemini's own
             # detection interrupts it upstream; what it already sent of the turn is dropped.
-            self._discarding = True
             self.responses.cancel("turn_detected")
             if not self.gemini_turns:
                 self._open_activity()  # activityStart interrupts Gemini's generation (§4.5)
@@ -428,7 +427,7 @@ class Translator:
         # session.updated comes when the new setup is in force (gemini-live.md §12).
         self._updated_pending.append(self.session.render(beta=self.beta))
         self.reconnect_reason = "session_update"
-        if self.responses.active is None and not self._discarding and not (self.speech and not self.speech.committed):
+        if self._between_turns():
             self._reconnect()
         else:
             self._switch_pending = True
@@ -444,9 +443,11 @@ class Translator:
         self._switch_pending = False
         self._switch_by = self._retry_at = None
         self._activity_open = False
-        self._discarding = self._tool_turn = False  # a new connection starts with no turn in progress
-        if self.responses.active is not None:
-            self._retry_turn = True
+        if self._text_done_by is not None:
+            self._text_done_by = None
+            self.responses.finish("completed")  # its text is all there: asking again would repeat it
+        self.responses.connection_lost()  # a new connection starts with no turn in progress
+        self._retry_turn = self.responses.active is not None
         self.upstream = Upstream.SETTING_UP
         self.generation += 1
         self._resuming = bool(self.resumption_handle)
@@ -458,7 +459,7 @@ class Translator:
 
     def next_deadline(self) -> float | None:
         idle = self._last_client + self.idle_timeout_s if self.idle_timeout_s else None
-        deadlines = [t for t in (self._retry_at, self._switch_by, self._index_by, idle, self._expires) if t is not None]
+        deadlines = [t for t in (self._retry_at, self._switch_by, self._index_by, self._text_done_by, idle, self._expires) if t is not None]
         return min(deadlines) if deadlines else None
 
     def end(self, code: str, message: str, close: int) -> None:
@@ -466,9 +467,9 @@ class Translator:
         if self.upstream is Upstream.CLOSED:
             return
         self.upstream = Upstream.CLOSED
-        self._retry_at = self._switch_by = self._index_by = self._expires = None
+        self._retry_at = self._switch_by = self._index_by = self._text_done_by = self._expires = None
         self.idle_timeout_s = None
-        self.responses.finish("failed", {"type": "failed", "error": {"type": "server_error", "code": code, "message": message}})
+        self.responses.fail({"type": "failed", "error": {"type": "server_error", "code": code, "message": message}})
         self._error(ClientError(message, code=code, error_type="server_error"))
         self._client.append(CloseClient(close, message[:120]))
         self._upstream.append(CloseUpstream())
@@ -480,6 +481,10 @@ class Translator:
         if self._expires is not None and now >= self._expires:
             self.end("session_expired", "The session reached its maximum duration.", 1000)
             return
+        if self._text_done_by is not None and now >= self._text_done_by:
+            self._text_done_by = None
+            if self.responses.owner is not None and self.responses.owner is self.responses.active:
+                self.responses.finish("completed")
         if self._retry_at is not None and now >= self._retry_at:
             self._attempt()
         if self._switch_by is not None and now >= self._switch_by:
@@ -488,9 +493,9 @@ class Translator:
                 self._reconnect()  # goAway's deadline is near: switch even in the middle of a turn
         if self._index_by is not None and now >= self._index_by:
             self._index_by = None
-            if self.upstream is Upstream.REPLAYING and self._log is not None:
+            if self.upstream is Upstream.REPLAYING:
                 # No index came: everything not acknowledged goes again (it may arrive twice).
-                self._ready(self._log.unconsumed(self._log.next_index - len(self._log) - 1))
+                self._ready(self._log.unconsumed(self._log.acknowledged))
 
     def _reseed(self) -> list[bytes]:
         """Without a resumption handle Gemini starts empty: livegate's mirror gives it the conversation."""
@@ -524,11 +529,13 @@ class Translator:
                 "response is finished before creating a new one.",
                 code="conversation_already_has_active_response",
             )
-        text_output, instructions = self._response_options(event.response)
-        self.responses.open(event.response.get("metadata"), text_output=text_output)
-        self._ensure_upstream()
+        text_output, instructions, refuse_tools = self._response_options(event.response)
         results = self._take_tool_results()
         turns = self._take_unsent()
+        continues = bool(results) and self.route.info.results_continue_turn
+        response = self.responses.open(event.response.get("metadata"), text_output=text_output, continues_turn=continues)
+        response.refuse_tools = refuse_tools
+        self._ensure_upstream()
         if instructions:
             # Gemini has no per-response instructions: they go to the model as a turn of their own,
             # as LiveKit's Gemini plugin does for generate_reply(instructions=...).
@@ -552,13 +559,20 @@ class Translator:
             # Gemini has no "create a response": a completed client turn starts generation (gemini-live.md §12).
             self._send(orjson.dumps({"clientContent": {"turns": turns, "turnComplete": True}}))
 
-    def _response_options(self, params: dict[str, Any]) -> tuple[bool | None, str]:
+    def _response_options(self, params: dict[str, Any]) -> tuple[bool | None, str, bool]:
         """What of response.create's parameters Gemini can honour (openai-realtime.md §3.5); the rest is
-        refused by name, never dropped. Explicit nulls mean "not set" (LiveKit sends instructions: null)."""
+        refused by name, never dropped. Explicit nulls mean "not set" (LiveKit sends instructions: null),
+        and so does a value the session already has (LiveKit sends tool_choice with every response)."""
         text_output: bool | None = None
         instructions = ""
+        refuse_tools = False
         for name, value in params.items():
             if value is None or name == "metadata" or (name == "conversation" and value == "auto"):
+                continue
+            if (name == "tool_choice" and value == self.session.ga["tool_choice"]) or (name == "tools" and value == self.session.tools):
+                continue
+            if name == "tool_choice" and value == "none":
+                refuse_tools = True  # livegate answers this response's calls itself, as for a session's "none"
                 continue
             if name in ("output_modalities", "modalities") and isinstance(value, list) and value:
                 wants_audio = "audio" in value
@@ -579,7 +593,7 @@ class Translator:
                 "input": "Gemini Live answers from its own context: a response cannot be given other input.",
             }.get(name, f"'{name}' is part of Gemini's session setup and cannot change for one response; use session.update.")
             raise ClientError(reason, code="unsupported_parameter", param=f"response.{name}")
-        return text_output, instructions
+        return text_output, instructions, refuse_tools
 
     def _take_tool_results(self) -> list[dict[str, Any]]:
         results = []
@@ -630,8 +644,7 @@ class Translator:
 
     def _to_upstream(self, frame: bytes) -> None:
         self._upstream.append(SendUpstream(frame))
-        if self._log is not None:
-            self._log.sent(frame)
+        self._log.sent(frame)
 
     def _ready(self, replay: list[bytes]) -> None:
         """The connection takes frames: what Gemini did not consume first, then what waited."""
@@ -643,8 +656,9 @@ class Translator:
             self._to_upstream(frame)
         if self._retry_turn:
             self._retry_turn = False
-            if self.responses.active is not None:
-                # The reply in progress was cut: Gemini is asked for it again (gemini-live.md §12).
+            if self.responses.active is not None and not replay:
+                # The reply in progress was cut after Gemini took in what asked for it: Gemini is asked
+                # again (gemini-live.md §12). When that was sent again, it asks by itself.
                 if self.route.model_id.startswith("gemini-3.1"):
                     self._to_upstream(b'{"realtimeInput":{"text":" "}}')
                 else:
@@ -662,20 +676,25 @@ class Translator:
         if "setupComplete" in message:
             self._ready_since = now
             self._served = True
-            if self._resuming and self._log is not None and len(self._log):
+            if not self._resuming:
+                self._log.restart()  # a new Gemini session: the mirror seeds it, nothing is replayed
+                self._ready([])
+            elif self.route.flavour is Flavour.VERTEX and len(self._log):
                 self.upstream = Upstream.REPLAYING  # Vertex reports what it consumed (transparent resumption)
                 self._index_by = now + INDEX_WAIT_S
             else:
-                self._ready([])
+                # AI Studio confirms nothing: what was sent after the last turn Gemini completed goes again.
+                self._ready(self._log.unconsumed(self._log.acknowledged))
             for session in self._updated_pending:
                 self._emit("session.updated", session=session)
             self._updated_pending.clear()
         usage = message.get("usageMetadata")
-        if usage is not None and self.responses.active is not None and not self._discarding:
-            self.responses.active.usage = openai_usage(usage)
+        if isinstance(usage, dict):
+            standalone = "serverContent" not in message and "toolCall" not in message
+            self.responses.usage(openai_usage(usage), standalone=standalone)
         content = message.get("serverContent")
         if content is not None:
-            self._server_content(content)
+            self._server_content(content, now)
         tool_call = message.get("toolCall")
         if tool_call is not None:
             self._tool_call(tool_call)
@@ -688,7 +707,8 @@ class Translator:
             if update.get("newHandle"):
                 self.resumption_handle = update["newHandle"]
             consumed = update.get("lastConsumedClientMessageIndex")
-            if consumed is not None and self._log is not None:
+            if consumed is not None:
+                self._indexed = True
                 index = int(consumed)
                 if self.upstream is Upstream.REPLAYING:
                     self._index_by = None
@@ -699,89 +719,100 @@ class Translator:
         if go_away is not None:
             self._go_away(parse_duration(go_away.get("timeLeft", "")), now)
 
-    def _server_content(self, content: dict[str, Any]) -> None:
+    def _server_content(self, content: dict[str, Any], now: float) -> None:
         transcription = content.get("inputTranscription")
         if transcription is not None:
             self._input_transcription(transcription)
         if content.get("interrupted"):
             self._interrupted()
-        if not self._discarding:
-            self._model_output(content)
+        self._model_output(content, now)
         if content.get("turnComplete"):
-            if self._discarding:
-                self._discarding = False
-            elif self._tool_turn and self.responses.active is None:
-                pass  # the end of the turn that called the tool: its OpenAI response is already done
-            else:
-                self.responses.finish("completed")
+            self._text_done_by = None
+            self.responses.turn_complete()
             self._attempts = 0  # a connection that completed a turn works: faults count afresh
-            self._tool_turn = False
+            if not self._indexed:
+                # Without lastConsumedClientMessageIndex, a completed turn is what Gemini has consumed:
+                # it is never sent again, so an answered turn is never answered twice.
+                self._log.acknowledge(self._log.next_index - 1)
             self._complete_transcription()
-            if self._switch_pending and self.responses.active is None:
+            if self._switch_pending and self._between_turns():
                 self._reconnect()
 
     def _tool_call(self, tool_call: dict[str, Any]) -> None:
         calls = [c for c in tool_call.get("functionCalls") or () if isinstance(c, dict) and c.get("name")]
-        if self._discarding or not calls:
+        response = self._shown() if calls else None
+        if response is None:
             return
-        if self.session.ga["tool_choice"] == "none":
+        if self.session.ga["tool_choice"] == "none" or response.refuse_tools:
             # Gemini has no "no tools" switch: livegate answers for the client, which never sees the call.
             refusals = [{"id": c.get("id", ""), "name": c["name"], "response": {"error": "Function calling is disabled (tool_choice is none)."}} for c in calls]
             self._send(orjson.dumps({"toolResponse": {"functionResponses": refusals}}))
+            if not self.route.info.results_continue_turn:
+                self.responses.carry_over()  # Gemini answers the refusal with a new turn: still this response's
             return
-        self._reply_begins()
         for call in calls:
             call_id = self.ids("call")
             self._calls[call_id] = (str(call.get("id", "")), call["name"])
             self.responses.function_call(call["name"], call_id, orjson.dumps(call.get("args") or {}).decode())
         # OpenAI clients run tools after response.done and answer with function_call_output and
-        # response.create (openai-realtime.md §5.3): the response ends with the call.
+        # response.create (openai-realtime.md §5.3): the response ends with the call, and the rest of
+        # Gemini's turn is its own (responses.py, rule 3).
         self.responses.finish("completed")
-        self._tool_turn = True
 
-    def _model_output(self, content: dict[str, Any]) -> None:
+    def _model_output(self, content: dict[str, Any], now: float) -> None:
         responses = self.responses
         text_upstream = upstream_modality(self.route, self.session) == "TEXT"
         turn = content.get("modelTurn")
-        if turn is not None or content.get("outputTranscription"):
-            self._tool_turn = False  # content: this turn is a reply, not the tool-call turn ending
         if turn is not None:
             for part in turn.get("parts") or ():
                 if part.get("thought"):
                     continue  # native-audio models' text parts are thoughts, never the reply (§12)
                 if text_upstream and "text" in part:
-                    self._reply_begins()
-                    responses.text(part["text"])
-                elif "inlineData" in part and self.session.audio_output:
-                    self._reply_begins()
+                    if self._shown() is not None:
+                        responses.text(part["text"])
+                elif "inlineData" in part and self.session.audio_output and self._shown() is not None:
                     responses.audio(part["inlineData"].get("data", ""))
         transcription = content.get("outputTranscription")
-        if transcription is not None and not text_upstream and transcription.get("text"):
-            self._reply_begins()
+        if transcription is not None and not text_upstream and transcription.get("text") and self._shown() is not None:
             if self.session.audio_output:
                 responses.transcript(transcription["text"])
             else:
                 responses.text(transcription["text"])
-        if content.get("generationComplete"):
+        if content.get("generationComplete") and responses.owner is not None and responses.owner is responses.active:
             responses.close_message()
+            if responses.owner.text_output:
+                # A text-only client has all of its reply, but Gemini's turnComplete (with the usage) waits
+                # for the playback time of audio it never hears (gemini-live.md §6.2): the response is done
+                # when turnComplete comes at once, or after a moment without it; its usage follows it.
+                self._text_done_by = now + TEXT_DONE_WAIT_S
 
-    def _reply_begins(self) -> None:
-        # Gemini decided the user's turn is over: the client gets it committed before the reply.
-        speech = self.speech
-        if speech is not None and not speech.committed:
-            self._speech_stopped(self.input.position_ms)
+    def _shown(self) -> Response | None:
+        """The response Gemini's output goes to, or None for the rest of a turn whose response is done."""
+        responses = self.responses
+        if responses.owner is None or responses.owner is responses.active:
+            # Gemini decided the user's turn is over: the client gets it committed before the reply.
+            speech = self.speech
+            if speech is not None and not speech.committed:
+                self._speech_stopped(self.input.position_ms)
+        return responses.target()
+
+    def _between_turns(self) -> bool:
+        """No Gemini turn running or awaited, and the user not speaking: a connection can be switched."""
+        return self.responses.owner is None and not (self.speech and not self.speech.committed)
 
     def _interrupted(self) -> None:
         # Gemini Live: interrupted > (toolCallCancellation) > turnComplete, and nothing more of the cut
         # turn (gemini-live.md §6.3).
-        if self._discarding:
-            return  # the end of a turn livegate already cancelled; a newer response is not touched
-        if self.responses.active is not None:
-            if self.speech is None or self.speech.committed:
-                self._begin_speech(self.input.position_ms)
-            else:
-                self.responses.cancel("turn_detected")
-        self._discarding = True
+        responses = self.responses
+        if responses.owner is None or responses.owner is not responses.active:
+            return  # the end of a turn whose response is already done; a newer response is not touched
+        if self.session.turn_detection is None:
+            # Manual turns: the client's own activityStart cut the reply; its audio is already an item.
+            responses.cancel("turn_detected")
+        elif self.speech is None or self.speech.committed:
+            self._begin_speech(self.input.position_ms)
+        else:
+            responses.cancel("turn_detected")
 
     def _input_transcription(self, transcription: dict[str, Any]) -> None:
         speech = self.speech
@@ -828,7 +859,7 @@ class Translator:
         self._switch_pending = True
         self.reconnect_reason = "go_away"
         self._switch_by = now + max(0.0, time_left - GO_AWAY_MARGIN_S)
-        if self.responses.active is None and not (self.speech and not self.speech.committed):
+        if self._between_turns():
             self._reconnect()
 
     def receive_upstream_closed(self, code: int, reason: str, now: float, generation: int | None = None) -> None:
@@ -866,7 +897,7 @@ class Translator:
         elif verdict.retry:
             message += f" (after {self._attempts} attempts to reconnect)"
         details = {"type": "failed", "error": {"type": error_type, "code": f"upstream_closed_{code}", "message": message}}
-        self.responses.finish("failed", details)
+        self.responses.fail(details)
         self._error(ClientError(message, code=f"upstream_closed_{code}", error_type=error_type))
         self._client.append(CloseClient(client_code, reason[:120] if reason else "upstream closed"))
 
