@@ -39,6 +39,8 @@ class Deployment:
     vertex_credentials_file: str | None = None
     embedded: bool = False  # served by the embedded emulator
     price: Price | None = None  # from litellm_params' *_cost_per_*token fields; None: the defaults
+    # LiteLLM answers every user item at once; OpenAI waits for response.create. None: the gateway's setting.
+    respond_to_user_items: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,12 @@ class GatewayConfig:
     database_url: str | None = None  # general_settings.database_url; else LIVEGATE_DATABASE_URL; else ./livegate.db
     max_session_cost_usd: float | None = None  # a session costing more ends with an error event
     redis_url: str | None = None  # general_settings.redis_url; else LIVEGATE_REDIS_URL; else limits per instance
+    respond_to_user_items: bool = False  # general_settings.respond_to_user_items (LiteLLM's behaviour)
+
+    def respond(self, deployment: Deployment) -> bool:
+        """Whether user items get a response without response.create: the deployment's setting, else the gateway's."""
+        own = deployment.respond_to_user_items
+        return self.respond_to_user_items if own is None else own
 
     def deployment(self, model: str) -> Deployment | None:
         found = self.deployments.get(model)
@@ -142,6 +150,10 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Gatew
     if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int | float) or cap <= 0):
         raise ConfigError(f"{source}: general_settings.max_session_cost_usd: expected a positive number, got {cap!r}")
     config.max_session_cost_usd = float(cap) if cap is not None else None
+    respond = settings.get("respond_to_user_items", False)
+    if not isinstance(respond, bool):
+        raise ConfigError(f"{source}: general_settings.respond_to_user_items: expected true or false, got {respond!r}")
+    config.respond_to_user_items = respond
     return config
 
 
@@ -207,6 +219,9 @@ def _deployment(entry: Any, where: str, env: Mapping[str, str]) -> Deployment:
     compression = params.get("context_window_compression", True)
     if not isinstance(compression, bool):
         raise ConfigError(f"{where}: litellm_params.context_window_compression: expected true or false")
+    respond = params.get("respond_to_user_items")
+    if respond is not None and not isinstance(respond, bool):
+        raise ConfigError(f"{where}: litellm_params.respond_to_user_items: expected true or false, got {respond!r}")
     api_base = params.get("api_base")
     if api_base is not None and not api_base.startswith(("http://", "https://", "ws://", "wss://")):
         raise ConfigError(f"{where}: litellm_params.api_base: expected an http(s):// or ws(s):// URL, got {api_base!r}")
@@ -215,7 +230,7 @@ def _deployment(entry: Any, where: str, env: Mapping[str, str]) -> Deployment:
         if not studio_key:
             raise ConfigError(f"{where}: litellm_params.api_key: required for gemini/ models (or set GEMINI_API_KEY)")
         route = UpstreamRoute(Flavour.AI_STUDIO, model_id, compression=compression)
-        return Deployment(name, route, api_key=studio_key, api_base=api_base, price=_price(params, where))
+        return Deployment(name, route, api_key=studio_key, api_base=api_base, price=_price(params, where), respond_to_user_items=respond)
     credentials, credentials_file = _vertex_credentials(params.get("vertex_credentials"), where)
     project = params.get("vertex_project") or (credentials or {}).get("project_id") or env.get("VERTEXAI_PROJECT")
     express_key = params.get("api_key")
@@ -231,7 +246,7 @@ def _deployment(entry: Any, where: str, env: Mapping[str, str]) -> Deployment:
     )
     return Deployment(
         name, route, api_key=express_key, api_base=api_base, vertex_credentials=credentials,
-        vertex_credentials_file=credentials_file, price=_price(params, where),
+        vertex_credentials_file=credentials_file, price=_price(params, where), respond_to_user_items=respond,
     )  # fmt: skip
 
 

@@ -144,6 +144,8 @@ class Connection:
         self._groups = itertools.count(1)
         self._listener: Listener | None = None
         self._images = 0
+        self._handling = False  # a client message is being taken in: its effect is not in the state yet
+        self._handle_due = False  # a resumption update waits for that message to be in the state
         self._token = None if credentials.ephemeral is None else state.ephemeral_tokens.get(credentials.ephemeral)
         if self.config.pong_delay_ms:
             self._out.append(SetPongDelay(self.config.pong_delay_ms))
@@ -165,9 +167,15 @@ class Connection:
             if self._token is not None and now >= self._token.expire_time:
                 raise GeminiClientError(POLICY_VIOLATION, "The ephemeral token has expired.")
             message = parse_client_message(data, strict=self.config.strict, vertex=self.route.flavour is Flavour.VERTEX)
+            self._handling = True
             self._handle(message, now)
+            self._handling = False
+            if self._handle_due and self.phase is Phase.OPEN:
+                self._resumption_update(now)
         except GeminiClientError as exc:
             self._close(exc.code, exc.reason)
+        finally:
+            self._handling = False
 
     def tick(self, now: float) -> None:
         self._now = now
@@ -211,7 +219,9 @@ class Connection:
         self._at(when, emit)
         return when
 
-    def _send_reply_frame(self, reply: Reply, message: dict[str, Any], when: float, text: str = "") -> float:
+    def _send_reply_frame(
+        self, reply: Reply, message: dict[str, Any], when: float, text: str = "", on_sent: Callable[[], None] | None = None
+    ) -> float:
         audio = self.config.record_timing and "inlineData" in str(message.get("serverContent", {}).get("modelTurn", ""))
 
         def emit(t: float) -> None:
@@ -223,6 +233,8 @@ class Connection:
                 self.session.first_audio_sent.append(self._now)
             if text:
                 reply.text_sent.append(text)
+            if on_sent is not None:
+                on_sent()
             if not reply.first_frame_sent:
                 reply.first_frame_sent = True
                 self._trigger("reply", reply.turn, t)
@@ -416,10 +428,15 @@ class Connection:
         assert session is not None
         if not session.setup.resumption or not self.config.resumption_updates:
             return
+        if resumable and self._handling:
+            # A handle covers whole client messages: the one cutting a reply is taken in first.
+            self._handle_due = True
+            return
+        self._handle_due = False
         update: dict[str, Any] = {}
         if resumable:
-            update = {"newHandle": self.state.new_handle(session, now), "resumable": True}
-        if session.setup.transparent and session.message_index >= 0:
+            update = {"newHandle": self.state.new_handle(session, now, session.message_index), "resumable": True}
+        if session.setup.transparent and session.message_index >= 0 and self.config.consumed_index:
             update["lastConsumedClientMessageIndex"] = str(session.message_index)
         self._send({"sessionResumptionUpdate": update}, now)
 
@@ -581,6 +598,10 @@ class Connection:
         plan = plan_reply(self.config.scenario, turn, user_text, session.setup.functions, results or ())
         reply = Reply(turn=turn, prompt_tokens=prompt, started=now)
         self.reply = reply
+        if self._handle_due:
+            self._handling = False  # the message that cut the last reply is in the history now
+            self._resumption_update(now)
+            self._handling = True
         self._resumption_update(now, resumable=False)
         at = now + self._latency()
         if session.model.native_audio and session.model.thinks and session.setup.thinking_budget != 0:
@@ -666,13 +687,13 @@ class Connection:
             # The model assumes real-time playback: turnComplete follows the audio (gemini-live.md §6.2).
             at = max(at, reply.playback_end)
         usage = self._usage(reply)
-        session.usage_sent.append(usage)
         done: dict[str, Any] = {"serverContent": {"turnComplete": True}}
-        if not self.config.usage_standalone:
-            done["usageMetadata"] = usage
-        at = self._send_reply_frame(reply, done, at)
         if self.config.usage_standalone:
-            at = self._send_reply_frame(reply, {"usageMetadata": usage}, at)
+            at = self._send_reply_frame(reply, done, at)
+            at = self._send_reply_frame(reply, {"usageMetadata": usage}, at, on_sent=lambda: session.usage_sent.append(usage))
+        else:
+            done["usageMetadata"] = usage
+            at = self._send_reply_frame(reply, done, at, on_sent=lambda: session.usage_sent.append(usage))
         self._at(at, lambda t: self._turn_done(reply, t))
 
     def _turn_done(self, reply: Reply, now: float) -> None:

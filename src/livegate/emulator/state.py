@@ -35,6 +35,7 @@ class EmulatorConfig:
     resumption_update_on_setup: bool = True
     resumption_updates: bool = True  # False: never hand out a resumption handle
     index_counts_setup: bool = False  # whether lastConsumedClientMessageIndex counts the setup message
+    consumed_index: bool = True  # False: no lastConsumedClientMessageIndex even with transparent (seen after goAway)
     tool_order: ToolOrder | None = None  # overrides the model's own order
     vertex_end_sensitivity: str = "END_SENSITIVITY_LOW"  # the sources conflict (§4.3): configurable
     invalid_key_close: tuple[int, str] = (1008, "API key not valid. Please pass a valid API key.")
@@ -174,11 +175,11 @@ class EmulatorState:
         expiry = self.access_tokens.get(token)
         return expiry is not None and now < expiry
 
-    def new_handle(self, session: Session, now: float) -> str:
+    def new_handle(self, session: Session, now: float, message_index: int) -> str:
         handle = self.ids("handle")
         audio = {rate: len(received) for rate, received in session.audio.items()}
         self.handles[handle] = HandlePoint(
-            session.id, now + self.config.handle_ttl_s, len(session.history), session.message_index, audio
+            session.id, now + self.config.handle_ttl_s, len(session.history), message_index, audio
         )
         session.handle = handle
         return handle

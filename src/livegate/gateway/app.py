@@ -242,6 +242,7 @@ class Gateway:
             idle_timeout_s=limits.idle_timeout_s,
             max_session_s=limits.max_session_s,
             bound=(grant.secret.bound(), grant.secret.beta) if grant.secret is not None else None,
+            respond_to_user_items=self.config.respond(deployment),
         )
         session_id = translator.session.ga["id"]
         SESSION_ID.set(session_id)  # on every log line of this session, including its tasks'

@@ -73,7 +73,7 @@ class Pump:
             with contextlib.suppress(asyncio.CancelledError):
                 await timer
             await self._close_upstream()
-            self._account()
+            self._account(final=True)
             while self._accounting:
                 await asyncio.wait(set(self._accounting))
 
@@ -109,12 +109,17 @@ class Pump:
         self._wake.set()
         await self._flush()
         self._account()
+        notices = self.translator.notices
+        if notices:
+            for notice in notices:
+                log.warning("hint: %s", notice)
+            notices.clear()
 
-    def _account(self) -> None:
+    def _account(self, *, final: bool = False) -> None:
         """Finished responses are recorded in tasks of their own: the audio path never waits for the
         database, and a client that hangs up cannot cancel the bill (run() waits for them)."""
         if self.on_response is not None:
-            for response in self.translator.finished_responses():
+            for response in self.translator.finished_responses(final=final):
                 task = asyncio.create_task(self.on_response(response))
                 self._accounting.add(task)
                 task.add_done_callback(self._accounted)

@@ -120,14 +120,15 @@ class Responses:
 
     def turn_complete(self) -> None:
         """Gemini's turnComplete: the owner's turn is over (rules 2, 3 and 4)."""
-        owner, self.owner = self.owner, None
+        owner = self.owner
         if owner is None:
             return
         if owner is self.waiting:
-            self.owner, self.waiting = owner, None
+            self.waiting = None  # carried over: the next turn is its own
             return
         if owner is self.active:
             self.finish("completed")
+        self.owner = None
         self._settle(owner)
         if self.waiting is not None:
             self.owner, self.waiting = self.waiting, None

@@ -98,6 +98,7 @@ UPSTREAM_CLOSES = {
 }
 GO_AWAY_MARGIN_S = 1.0  # switch connections this long before goAway's deadline at the latest
 INDEX_WAIT_S = 1.0  # after a resume, how long to wait for lastConsumedClientMessageIndex
+ITEM_HINT_S = 5.0  # a user item followed by nothing for this long: the LiteLLM setting is hinted at
 TEXT_DONE_WAIT_S = 0.05  # after generationComplete, how long a text-only response waits for turnComplete
 STABLE_S = 10.0  # a connection this old (or one that completed a turn) earns a fresh set of attempts
 MIN_COMMIT_MS = 100  # OpenAI Realtime: a commit needs at least 100 ms of audio (§2.1)
@@ -131,14 +132,21 @@ class Translator:
         idle_timeout_s: float | None = None,
         max_session_s: float | None = None,
         bound: tuple[dict[str, Any], bool] | None = None,
+        respond_to_user_items: bool = False,
     ) -> None:
         """``bound``: an ephemeral key's session configuration and whether it is in beta form, in force
-        before ``session.created`` (openai-realtime.md §7)."""
+        before ``session.created`` (openai-realtime.md §7). ``respond_to_user_items``: answer every user
+        message and tool output at once, as LiteLLM does (lessons-from-peers.md (b)), instead of on
+        ``response.create`` as OpenAI does."""
         self.route = route
         self.max_frame_bytes = max_frame_bytes
         self.idle_timeout_s = idle_timeout_s
         self._last_client = now
         self._expires = now + max_session_s if max_session_s else None
+        self.respond_to_user_items = respond_to_user_items
+        self._hint_by: float | None = None  # a user item waits for response.create: a hint is logged then
+        self._hinted = False
+        self.notices: list[str] = []  # advice for the operator's log, never for the client: the shell drains it
         self.beta = beta
         self.ids = ids
         self.session = Session(model, ids("sess"), now)
@@ -165,6 +173,7 @@ class Translator:
         self._switch_pending = False  # a new setup or a goAway waits for the turn to end before reconnecting
         self._log = ReplayLog()
         self._indexed = False  # Gemini reports lastConsumedClientMessageIndex (Vertex, transparent resumption)
+        self._turn_end = -1  # the last message sent before Gemini's last turnComplete came
         self._attempts = 0
         self._retry_at: float | None = None  # the next reconnect attempt after a failure
         self._switch_by: float | None = None  # goAway: be on a new connection before this time
@@ -192,8 +201,11 @@ class Translator:
         out, self._upstream = self._upstream, []
         return out
 
-    def finished_responses(self) -> list[Response]:
-        """Responses that ended since the last call, with their usage: for accounting (issue 8)."""
+    def finished_responses(self, *, final: bool = False) -> list[Response]:
+        """Responses settled since the last call, with their usage: for accounting (issue 8). ``final``:
+        the session is over, and every response goes with what is known of its usage."""
+        if final:
+            self.responses.settle_all()
         out, self.responses.finished = self.responses.finished, []
         return out
 
@@ -206,6 +218,7 @@ class Translator:
 
     def receive_client_event(self, data: str | bytes, now: float) -> None:
         self._last_client = now
+        self._hint_by = None
         if len(data) > self.max_frame_bytes:
             self._error(ClientError(
                 f"The event is {len(data)} bytes; this gateway takes at most {self.max_frame_bytes}.",
@@ -232,6 +245,14 @@ class Translator:
                 self._session_update(event)
             case ConversationItemCreate():
                 self._item_create(event)
+                role = event.item.get("role") if isinstance(event.item, dict) else None
+                answers = role == "user" or (isinstance(event.item, dict) and event.item.get("type") == "function_call_output")
+                if answers and self.respond_to_user_items:
+                    if self.responses.active is not None:
+                        self.responses.cancel("turn_detected")  # LiteLLM's clientContent interrupts the reply too
+                    self._response_create(ResponseCreate(event_id=None, response={}))
+                elif role == "user" and not self._hinted:
+                    self._hint_by = self._last_client + ITEM_HINT_S
             case ResponseCreate():
                 self._response_create(event)
             case InputAudioBufferCommit():
@@ -459,7 +480,7 @@ class Translator:
 
     def next_deadline(self) -> float | None:
         idle = self._last_client + self.idle_timeout_s if self.idle_timeout_s else None
-        deadlines = [t for t in (self._retry_at, self._switch_by, self._index_by, self._text_done_by, idle, self._expires) if t is not None]
+        deadlines = [t for t in (self._retry_at, self._switch_by, self._index_by, self._text_done_by, self._hint_by, idle, self._expires) if t is not None]
         return min(deadlines) if deadlines else None
 
     def end(self, code: str, message: str, close: int) -> None:
@@ -481,6 +502,15 @@ class Translator:
         if self._expires is not None and now >= self._expires:
             self.end("session_expired", "The session reached its maximum duration.", 1000)
             return
+        if self._hint_by is not None and now >= self._hint_by:
+            self._hint_by = None
+            if self.responses.active is None:
+                self._hinted = True
+                self.notices.append(
+                    f"a user item has waited {ITEM_HINT_S:g} s for response.create: OpenAI answers an item only when asked; "
+                    "a client written for LiteLLM, which answers every user item at once, needs respond_to_user_items: true "
+                    "(general_settings, or the deployment's litellm_params)"
+                )
         if self._text_done_by is not None and now >= self._text_done_by:
             self._text_done_by = None
             if self.responses.owner is not None and self.responses.owner is self.responses.active:
@@ -706,6 +736,11 @@ class Translator:
         if update is not None:
             if update.get("newHandle"):
                 self.resumption_handle = update["newHandle"]
+                if not self._indexed:
+                    # Without lastConsumedClientMessageIndex: Gemini hands out handles between turns
+                    # (gemini-live.md §6.5), so a handle covers what came before the turn it follows
+                    # ended. An answered turn is never sent again; what follows it is.
+                    self._log.acknowledge(self._turn_end)
             consumed = update.get("lastConsumedClientMessageIndex")
             if consumed is not None:
                 self._indexed = True
@@ -728,13 +763,13 @@ class Translator:
         self._model_output(content, now)
         if content.get("turnComplete"):
             self._text_done_by = None
+            self._turn_end = self._log.next_index - 1
+            owner = self.responses.owner
             self.responses.turn_complete()
             self._attempts = 0  # a connection that completed a turn works: faults count afresh
-            if not self._indexed:
-                # Without lastConsumedClientMessageIndex, a completed turn is what Gemini has consumed:
-                # it is never sent again, so an answered turn is never answered twice.
-                self._log.acknowledge(self._log.next_index - 1)
-            self._complete_transcription()
+            if owner is None or owner.status != "cancelled":
+                # The end of a cut turn is not the end of the speech that cut it: its transcript comes later.
+                self._complete_transcription()
             if self._switch_pending and self._between_turns():
                 self._reconnect()
 
