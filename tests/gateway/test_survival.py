@@ -13,7 +13,7 @@ from openai import AsyncOpenAI
 from livegate.audio.resample import Resampler
 from livegate.config import load_config
 from livegate.emulator import voice
-from livegate.emulator.script import Fault
+from livegate.emulator.script import Fault, Scenario
 from livegate.emulator.server import EmulatorServer
 from livegate.emulator.state import EmulatorConfig
 from livegate.gateway.app import Gateway
@@ -87,3 +87,34 @@ async def test_a_conversation_survives_twenty_go_aways_and_five_drops(tmp_path: 
     resampler = Resampler(24000, 16000)
     expected = b"".join(resampler.process(bytes(sent[i : i + 960])) for i in range(0, len(sent), 960))
     assert bytes(session.audio[16000]) == expected  # converted, no byte lost, none twice
+
+
+async def test_six_typed_turns_through_a_1011_at_the_start_of_every_second_reply(tmp_path: Path) -> None:
+    faults = (Fault(when="reply", at=2, action="close", code=1011, repeat=True),)
+    async with EmulatorServer(EmulatorConfig(scenario=Scenario(faults=faults))) as emulator:
+        config_file = tmp_path / "config.yaml"
+        config_file.write_text(
+            "model_list:\n  - model_name: gpt-realtime\n    litellm_params:\n"
+            f"      model: gemini/gemini-3.8-live\n      api_key: any\n      api_base: {emulator.http_url}\n"
+        )
+        async with Gateway(load_config(config_file), port=0) as gateway:
+            client = AsyncOpenAI(api_key="any", websocket_base_url=gateway.ws_url)
+            answers, kinds = [], []
+            async with client.realtime.connect(model="gpt-realtime") as connection:
+                await connection.session.update(session={"type": "realtime", "output_modalities": ["text"]})
+                for n in range(6):
+                    await connection.conversation.item.create(
+                        item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": f"question number {n}"}]}
+                    )
+                    await connection.response.create()
+                    async with asyncio.timeout(15):
+                        async for event in connection:
+                            kinds.append(event.type)
+                            if event.type == "response.done":
+                                answers.append(event.response.output[0].content[0].text if event.response.output else "")
+                                break
+    assert answers == [f"You said: question number {n}" for n in range(6)]
+    assert "error" not in kinds
+    session = next(iter(emulator.state.sessions.values()))
+    assert session.counters.resumptions >= 3
+    assert [h.text for h in session.history if h.role == "user"] == [f"question number {n}" for n in range(6)]

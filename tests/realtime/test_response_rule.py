@@ -274,3 +274,22 @@ def test_a_voice_conversation_through_repeated_1011s_and_drops_loses_no_turn_and
     assert "error" not in types(b.events)
 
 
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_response_tool_choice_auto_is_the_session_s_and_none_refuses_calls_in_one_response(route: UpstreamRoute) -> None:
+    b = bridge(route, session={"tools": [WEATHER]})
+    user_text(b, "what is the get_weather in Paris")
+    b.send({"type": "response.create", "response": {"tool_choice": "auto"}})  # LiveKit sends it every time
+    first = next_done(b, 0)
+    assert any(item["type"] == "function_call" for item in first["output"])
+    b.pump(10)
+    mark = len(b.events)
+    user_text(b, "and the get_weather in Rome")
+    b.send({"type": "response.create", "response": {"tool_choice": "none"}})
+    second = next_done(b, mark)
+    b.pump(10)
+    # No call reaches the client; 3.8 speaks before it calls ("Let me check."), so a message may precede the answer.
+    assert {item["type"] for item in second["output"]} == {"message"}
+    assert "Function calling is disabled" in said(second)
+    assert len(responses(b.events)) == 2 and "error" not in types(b.events)
