@@ -39,6 +39,9 @@ PURE = [
     "realtime/events.py",
     "realtime/session.py",
     "realtime/translator.py",
+    "realtime/link.py",
+    "realtime/turns.py",
+    "realtime/tools.py",
     "realtime/responses.py",
     "realtime/listening.py",
 ]

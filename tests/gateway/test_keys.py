@@ -401,3 +401,36 @@ async def test_the_model_list_shows_what_a_key_may_use_with_backend_and_price(st
     assert models["vertex-live"]["livegate"]["price"]["input_cost_per_token"] == VERTEX_PRICE["input_cost_per_token"]
     assert models["unpriced-live"]["livegate"]["price"] is None
     assert [m["id"] for m in mine["data"]] == ["vertex-live"]
+
+
+async def test_a_cancelled_response_is_billed_with_the_usage_gemini_reported_for_its_turn(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = await make_key(stack, "canceller")
+    async with websockets.connect(stack.url("vertex-live"), additional_headers={"Authorization": f"Bearer {key}"}) as ws:
+        assert json.loads(await ws.recv())["type"] == "session.created"
+        item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "a long answer please"}]}
+        await ws.send(json.dumps({"type": "conversation.item.create", "item": item}))
+        await ws.send(json.dumps({"type": "response.create"}))
+        async with asyncio.timeout(10):
+            while (event := json.loads(await ws.recv()))["type"] != "response.created":
+                pass
+            await ws.send(json.dumps({"type": "response.cancel"}))  # the client stops it at once
+            while (event := json.loads(await ws.recv()))["type"] != "response.done":
+                pass
+        assert event["response"]["status"] == "cancelled"
+        await asyncio.sleep(0.3)  # Gemini's turn runs to its end, and its turnComplete carries the usage
+    reported = stack.emulator.session().usage_sent
+    assert len(reported) == 1
+    async with asyncio.timeout(5):
+        while True:
+            code, out, err = await asyncio.to_thread(run_cli, capsys, "usage", "--by", "session", "--json", "--config", str(stack.config))
+            assert code == 0, err
+            rows = [row for row in json.loads(out) if row["key"] == "canceller"]
+            if rows:
+                break
+            await asyncio.sleep(0.05)
+    assert rows[0]["responses"] == 1
+    assert rows[0]["input_tokens"] == reported[0]["promptTokenCount"]
+    assert rows[0]["output_tokens"] == reported[0]["candidatesTokenCount"] + reported[0].get("thoughtsTokenCount", 0) > 0
+    assert rows[0]["cost_usd"] > 0

@@ -35,7 +35,7 @@ async def test_a_send_to_a_closing_upstream_does_not_end_the_session() -> None:
     pump = Pump(web.WebSocketResponse(), translator, connector=None)  # type: ignore[arg-type]
     upstream = ClosingUpstream()
     pump.upstream = upstream  # type: ignore[assignment]
-    translator._upstream.append(SendUpstream(b'{"realtimeInput": {}}'))
+    translator.link.actions.append(SendUpstream(b'{"realtimeInput": {}}'))
     await pump.flush()
     assert upstream.attempts == 1
     assert pump.traffic.upstream_out_frames == 1

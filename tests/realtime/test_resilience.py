@@ -173,7 +173,7 @@ def test_1008_for_a_model_not_served_carries_a_hint() -> None:
 def test_a_refused_handle_falls_back_to_a_fresh_session_seeded_from_the_mirror() -> None:
     b = bridge()
     say(b, "the code is 42")
-    b.translator.resumption_handle = "handle-that-gemini-forgot"
+    b.translator.link.resumption_handle = "handle-that-gemini-forgot"
     inject(b, Fault(when="seconds", action="drop"))
     assert reply(say(b, "and now")) == "You said: and now"
     sessions = list(b.state.sessions.values())

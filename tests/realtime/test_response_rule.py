@@ -293,3 +293,28 @@ def test_response_tool_choice_auto_is_the_session_s_and_none_refuses_calls_in_on
     assert {item["type"] for item in second["output"]} == {"message"}
     assert "Function calling is disabled" in said(second)
     assert len(responses(b.events)) == 2 and "error" not in types(b.events)
+
+
+@pytest.mark.parametrize("late", [False, True], ids=["before_turn_complete", "after_turn_complete"])
+def test_an_input_transcription_after_turn_complete_still_fills_the_user_item(late: bool) -> None:
+    b = bridge(input_transcription_late=late, session={"audio": {"input": {"transcription": {"model": "whisper-1"}}}})
+    stream(b, spoken("what is the time"))
+    b.pump(5)
+    completed = [e for e in b.events if e["type"] == "conversation.item.input_audio_transcription.completed"]
+    assert [e["transcript"] for e in completed] == ["what is the time"]
+    assert [r["status"] for r in responses(b.events)] == ["completed"]
+
+
+@pytest.mark.parametrize("late", [False, True], ids=["before_turn_complete", "after_turn_complete"])
+def test_a_barge_in_is_answered_and_each_transcript_lands_on_its_own_item(late: bool) -> None:
+    b = bridge(input_transcription_late=late, session={"audio": {"input": {"transcription": {"model": "whisper-1"}}}})
+    stream(b, spoken("tell me a long story please", tail=0.8))
+    stream(b, spoken("stop", lead=0.0, tail=1.5))
+    b.pump(8)
+    assert [(r["status"], said(r)) for r in responses(b.events)] == [
+        ("cancelled", "You said: tell me a long story please"),
+        ("completed", "You said: stop"),
+    ]
+    committed = [e["item_id"] for e in b.events if e["type"] == "input_audio_buffer.committed"]
+    completed = {e["item_id"]: e["transcript"] for e in b.events if e["type"] == "conversation.item.input_audio_transcription.completed"}
+    assert [completed[item] for item in committed] == ["tell me a long story please", "stop"]

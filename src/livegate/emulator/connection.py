@@ -146,6 +146,7 @@ class Connection:
         self._images = 0
         self._handling = False  # a client message is being taken in: its effect is not in the state yet
         self._handle_due = False  # a resumption update waits for that message to be in the state
+        self._late_transcript_at = now  # with input_transcription_late: when the last one is due
         self._token = None if credentials.ephemeral is None else state.ephemeral_tokens.get(credentials.ephemeral)
         if self.config.pong_delay_ms:
             self._out.append(SetPongDelay(self.config.pong_delay_ms))
@@ -543,15 +544,26 @@ class Connection:
             self._start_turn(entry.text, now)
         if transcribe and late:
             # Input transcription often arrives after the model has started answering (gemini-live.md §6.2).
-            self._transcribe_input(entry.text, self._reply_send_at)
+            # In the order of the speech: a later utterance's transcript never comes before an earlier one's.
+            self._late_transcript_at = max(self._reply_send_at, self._late_transcript_at)
+            self._transcribe_input(entry.text, self._late_transcript_at, late=True)
 
-    def _transcribe_input(self, text: str, now: float) -> None:
+    def _transcribe_input(self, text: str, now: float, *, late: bool = False) -> None:
         words = text.split(" ")
         for i, word in enumerate(words):
             piece: dict[str, Any] = {"text": word if i == 0 else " " + word}
             if i == len(words) - 1:
                 piece["finished"] = True
-            self._send({"serverContent": {"inputTranscription": piece}}, now + self._latency())
+            message = {"serverContent": {"inputTranscription": piece}}
+            if late:
+                # Transcriptions are "sent independently of the other server messages" (gemini-live.md §6):
+                # a late one holds back nothing sent after it.
+                self._at(now + self._latency(), functools.partial(self._emit_now, encode_frame(message)))
+            else:
+                self._send(message, now + self._latency())
+
+    def _emit_now(self, frame: bytes, _now: float) -> None:
+        self._out.append(SendFrame(frame))
 
     def _barge_in(self, now: float) -> None:
         session = self.session

@@ -6,26 +6,26 @@ wish in its place in the order) and ``actions_to_upstream()`` (``StartUpstream``
 ``SendUpstream`` frames). Ids come from the injected ``ids`` factory, so output is exact.
 
 Event orders are openai-realtime.md §5 on the client side and gemini-live.md §6 upstream; the
-mapping of every event is in docs/mapping.md.
+mapping of every event is in docs/mapping.md. This hub routes; each concern owns its state:
+``responses.py`` (responses and which Gemini turn each owns), ``turns.py`` (input audio, speech and user
+turns), ``tools.py`` (function calls), ``link.py`` (the Gemini connection, reconnects and resumption).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import Enum
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from livegate.errors import ClientError
-from livegate.gemini.closes import BACKOFF_S, classify, parse_duration
-from livegate.gemini.models import Flavour
+from livegate.gemini.closes import parse_duration
 from livegate.gemini.route import UpstreamRoute
-from livegate.gemini.setup import build_setup, gemini_detects_turns, upstream_modality
+from livegate.gemini.setup import build_setup, upstream_modality
 from livegate.gemini.usage import openai_usage
 from livegate.realtime.conversation import Conversation, normalize_item, render_item
 from livegate.realtime.events import (
@@ -43,32 +43,13 @@ from livegate.realtime.events import (
     SessionUpdate,
     parse_client_event,
 )
-from livegate.realtime.listening import InputAudio, SpeechStarted
-from livegate.realtime.replay import ReplayLog
+from livegate.realtime.link import CloseUpstream, Link, SendUpstream, StartUpstream, Upstream, UpstreamAction
 from livegate.realtime.responses import Response, Responses
 from livegate.realtime.session import Session
+from livegate.realtime.tools import ToolCalls
+from livegate.realtime.turns import UserTurns
 
 __all__ = ["CloseClient", "CloseUpstream", "SendUpstream", "StartUpstream", "Translator"]
-
-
-@dataclass(frozen=True, slots=True)
-class StartUpstream:
-    """Open an upstream connection and send this setup as its first message. Messages and closes of
-    the connection are reported with its ``generation``; older generations are ignored."""
-
-    setup: bytes
-    generation: int = 0
-    location: str | None = None  # the Vertex location to dial (regional hosts differ)
-
-
-@dataclass(frozen=True, slots=True)
-class SendUpstream:
-    frame: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class CloseUpstream:
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,17 +58,7 @@ class CloseClient:
     reason: str
 
 
-UpstreamAction = StartUpstream | SendUpstream | CloseUpstream
 ClientOutput = str | CloseClient
-
-
-class Upstream(Enum):
-    IDLE = "idle"  # no setup sent: session.update still shapes it
-    SETTING_UP = "setting_up"  # setup sent, setupComplete awaited: frames are queued
-    REPLAYING = "replaying"  # resumed: frames wait until Gemini says what it consumed (Vertex)
-    RECONNECTING = "reconnecting"  # the connection failed: frames are queued until the next attempt
-    READY = "ready"
-    CLOSED = "closed"
 
 
 # Gemini close codes (gemini-live.md §7) to the client's close code and error type.
@@ -96,29 +67,8 @@ UPSTREAM_CLOSES = {
     1007: (1011, "invalid_request_error"),
     1008: (1008, "invalid_request_error"),
 }
-GO_AWAY_MARGIN_S = 1.0  # switch connections this long before goAway's deadline at the latest
-INDEX_WAIT_S = 1.0  # after a resume, how long to wait for lastConsumedClientMessageIndex
 ITEM_HINT_S = 5.0  # a user item followed by nothing for this long: the LiteLLM setting is hinted at
 TEXT_DONE_WAIT_S = 0.05  # after generationComplete, how long a text-only response waits for turnComplete
-STABLE_S = 10.0  # a connection this old (or one that completed a turn) earns a fresh set of attempts
-MIN_COMMIT_MS = 100  # OpenAI Realtime: a commit needs at least 100 ms of audio (§2.1)
-AUDIO_FRAME_MS = 100  # held audio goes upstream in frames of this length
-PCM16K_BYTES_PER_MS = 32
-KEEP_ITEM_AUDIO = 8  # user items whose audio is kept for conversation.item.retrieve
-
-
-@dataclass
-class UserSpeech:
-    """A user audio item from speech start (or commit) until its transcription is complete."""
-
-    item_id: str
-    start_ms: int
-    committed: bool = False
-    seconds: float = 0.0
-    transcript: list[str] = field(default_factory=list)
-    sent: int = 0  # transcript pieces already sent as deltas
-
-
 class Translator:
     def __init__(
         self,
@@ -138,7 +88,7 @@ class Translator:
         before ``session.created`` (openai-realtime.md §7). ``respond_to_user_items``: answer every user
         message and tool output at once, as LiteLLM does (lessons-from-peers.md (b)), instead of on
         ``response.create`` as OpenAI does."""
-        self.route = route
+        self.link = Link(route, now, self._ready)
         self.max_frame_bytes = max_frame_bytes
         self.idle_timeout_s = idle_timeout_s
         self._last_client = now
@@ -153,39 +103,20 @@ class Translator:
         if bound is not None:
             self.session.update(bound[0], beta=bound[1])  # validated when the key was minted
         self.conversation = Conversation()
-        self.upstream = Upstream.IDLE
-        self.resumption_handle: str | None = None
         self._client: list[ClientOutput] = []
-        self._upstream: list[UpstreamAction] = []
-        self._queued: list[bytes] = []  # frames waiting for setupComplete
         self._unsent: list[str] = []  # ids of items Gemini has not seen yet
         conversation_id = ids("conv")
         self.responses = Responses(
             session=self.session, conversation=self.conversation, conversation_id=conversation_id, beta=beta, ids=ids, emit=self._emit
         )
-        self.input = InputAudio(self.session.input_format, self.session.turn_detection)
-        self.speech: UserSpeech | None = None  # the user item being spoken or transcribed
-        self._activity_open = False  # livegate-driven turns: activityStart sent, activityEnd not yet
-        self._item_audio: OrderedDict[str, bytes] = OrderedDict()
-        self._calls: dict[str, tuple[str, str]] = {}  # OpenAI call_id -> (Gemini call id, name)
-        self._cancelled_calls: set[str] = set()
-        self.generation = 0  # of the upstream connection in use
-        self._switch_pending = False  # a new setup or a goAway waits for the turn to end before reconnecting
-        self._log = ReplayLog()
-        self._indexed = False  # Gemini reports lastConsumedClientMessageIndex (Vertex, transparent resumption)
-        self._turn_end = -1  # the last message sent before Gemini's last turnComplete came
-        self._attempts = 0
-        self._retry_at: float | None = None  # the next reconnect attempt after a failure
-        self._switch_by: float | None = None  # goAway: be on a new connection before this time
-        self._index_by: float | None = None  # a resumed connection: replay unconsumed frames by then at the latest
+        self.turns = UserTurns(
+            session=self.session, conversation=self.conversation, responses=self.responses, link=self.link, ids=ids,
+            emit=self._emit, start_upstream=self._ensure_upstream,
+        )  # fmt: skip
+        self.tools = ToolCalls(ids)
         self._text_done_by: float | None = None  # a text-only response's text is complete: done by then
-        self._ready_since = now
-        self._resuming = False  # the current setup resumes with a handle
         self._retry_turn = False  # a reply was cut by a failed connection: Gemini is asked again
-        self._served = False  # a setup completed at this location
         self._updated_pending: list[dict[str, Any]] = []  # session.updated once the new setup is in force
-        self.reconnect_reason = ""  # why the next connection is made
-        self.reconnects: Counter[str] = Counter()  # upstream connections after the first, by reason (metrics)
         self.errors: Counter[str] = Counter()  # error events sent, by code (metrics)
         self._emit("session.created", session=self.session.render(beta=beta))
         if beta:
@@ -198,8 +129,24 @@ class Translator:
         return out
 
     def actions_to_upstream(self) -> list[UpstreamAction]:
-        out, self._upstream = self._upstream, []
+        out, self.link.actions = self.link.actions, []
         return out
+
+    @property
+    def route(self) -> UpstreamRoute:
+        return self.link.route  # a failover moves it to the next Vertex location
+
+    @property
+    def generation(self) -> int:
+        return self.link.generation
+
+    @property
+    def reconnect_reason(self) -> str:
+        return self.link.reconnect_reason
+
+    @property
+    def reconnects(self) -> Counter[str]:
+        return self.link.reconnects
 
     def finished_responses(self, *, final: bool = False) -> list[Response]:
         """Responses settled since the last call, with their usage: for accounting (issue 8). ``final``:
@@ -208,11 +155,6 @@ class Translator:
             self.responses.settle_all()
         out, self.responses.finished = self.responses.finished, []
         return out
-
-    @property
-    def gemini_turns(self) -> bool:
-        """Whether Gemini's own activity detection ends the user's turns (else livegate does)."""
-        return gemini_detects_turns(self.session.turn_detection)
 
     # ---- client side -------------------------------------------------------------------------
 
@@ -240,7 +182,7 @@ class Translator:
     def _handle_client(self, event: ClientEvent) -> None:
         match event:
             case InputAudioBufferAppend():
-                self._append_audio(event.audio)
+                self.turns.append(event.audio)
             case SessionUpdate():
                 self._session_update(event)
             case ConversationItemCreate():
@@ -256,10 +198,9 @@ class Translator:
             case ResponseCreate():
                 self._response_create(event)
             case InputAudioBufferCommit():
-                self._commit()
+                self.turns.commit()
             case InputAudioBufferClear():
-                self.input.clear()
-                self._emit("input_audio_buffer.cleared")
+                self.turns.clear()
             case ConversationItemRetrieve():
                 item = self.conversation.get(event.item_id)
                 if item is None:
@@ -267,7 +208,7 @@ class Translator:
                         f"Item with item_id not found: {event.item_id}", code="item_retrieve_invalid_item_id", param="item_id"
                     )
                 rendered = render_item(item, beta=self.beta, with_audio=True)
-                audio = self._item_audio.get(event.item_id)
+                audio = self.turns.audio_of(event.item_id)
                 if audio is not None:
                     rendered["content"][0]["audio"] = base64.b64encode(audio).decode("ascii")
                 self._emit("conversation.item.retrieved", item=rendered)
@@ -276,7 +217,7 @@ class Translator:
                     raise ClientError(f"Item with item_id not found: {event.item_id}", code="item_delete_invalid_item_id", param="item_id")
                 if event.item_id in self._unsent:
                     self._unsent.remove(event.item_id)
-                self._item_audio.pop(event.item_id, None)
+                self.turns.forget(event.item_id)
                 self._emit("conversation.item.deleted", item_id=event.item_id)
             case ResponseCancel():
                 active = self.responses.active
@@ -318,122 +259,13 @@ class Translator:
         self.responses.audio_ms[event.item_id] = float(event.audio_end_ms)
         self._emit("conversation.item.truncated", item_id=event.item_id, content_index=0, audio_end_ms=event.audio_end_ms)
 
-    def _append_audio(self, audio: str) -> None:
-        try:
-            raw = binascii.a2b_base64(audio)
-        except binascii.Error:
-            raise ClientError("Invalid 'audio': expected base64-encoded audio bytes.", code="invalid_value", param="audio") from None
-        pcm, speech = self.input.append(raw)
-        self._ensure_upstream()
-        if pcm and (self.gemini_turns or self._activity_open):
-            self._send_audio(pcm)
-        for event in speech:
-            if isinstance(event, SpeechStarted):
-                self._speech_started(event.ms)
-            else:
-                self._speech_stopped(event.ms)
-
-    def _send_audio(self, pcm: bytes) -> None:
-        # Gemini Live: PCM16 little-endian at the rate the MIME type declares (gemini-live.md §4.5, §8).
-        data = base64.b64encode(pcm)
-        self._send(b'{"realtimeInput":{"audio":{"mimeType":"audio/pcm;rate=16000","data":"' + data + b'"}}}')
-
-    def _speech_started(self, ms: int) -> None:
-        detection = self.session.turn_detection or {}
-        padding = detection.get("prefix_padding_ms", 0)
-        start = max(0, ms - (padding if isinstance(padding, int) else 0))
-        self._begin_speech(start)
-        if not self.gemini_turns and not self._activity_open:
-            # livegate takes the turn: open the activity and send the speech with its prefix padding.
-            self._open_activity()
-            _, pcm = self.input.take(start, self.input.position_ms)
-            self._send_held(pcm)
-
-    def _begin_speech(self, start_ms: int) -> None:
-        self._complete_transcription()
-        speech = UserSpeech(self.ids("item"), start_ms)
-        self.speech = speech
-        self._emit("input_audio_buffer.speech_started", audio_start_ms=start_ms, item_id=speech.item_id)
-        detection = self.session.turn_detection or {}
-        if self.responses.active is not None and detection.get("interrupt_response", True) is not False:
-            # OpenAI Realtime: barge-in ends the reply at once, nothing of it after (§5.4). Gemini's own
-            # detection interrupts it upstream; what it already sent of the turn is dropped.
-            self.responses.cancel("turn_detected")
-            if not self.gemini_turns:
-                self._open_activity()  # activityStart interrupts Gemini's generation (§4.5)
-
-    def _speech_stopped(self, ms: int) -> None:
-        speech = self.speech
-        if speech is None or speech.committed:
-            return
-        self._emit("input_audio_buffer.speech_stopped", audio_end_ms=ms, item_id=speech.item_id)
-        raw, _ = self.input.take(speech.start_ms, ms)
-        self._commit_item(speech, raw, ms - speech.start_ms)
-
-    def _commit_item(self, speech: UserSpeech, raw: bytes, duration_ms: float) -> None:
-        speech.committed = True
-        speech.seconds = duration_ms / 1000
-        item = {"id": speech.item_id, "type": "message", "status": "completed", "role": "user", "content": [{"type": "input_audio", "transcript": None}]}
-        previous = self.conversation.insert(item, None)
-        self._keep_audio(speech.item_id, raw)
-        self._emit("input_audio_buffer.committed", previous_item_id=previous, item_id=speech.item_id)
-        self.responses.item_added(item, previous)
-        self.responses.item_done(item, previous)
-        self._send_transcript_deltas()
-
-    def _keep_audio(self, item_id: str, raw: bytes) -> None:
-        self._item_audio[item_id] = raw
-        while len(self._item_audio) > KEEP_ITEM_AUDIO:
-            self._item_audio.popitem(last=False)
-
-    def _commit(self) -> None:
-        buffered = self.input.buffered_ms()
-        if self.speech is not None and not self.speech.committed:
-            # Mid-speech: end the user's turn here (gemini-live.md §12: audioStreamEnd flushes Gemini's detector).
-            if self.gemini_turns:
-                self._send(b'{"realtimeInput":{"audioStreamEnd":true}}')
-            self._speech_stopped(self.input.position_ms)
-            return
-        if buffered < MIN_COMMIT_MS:
-            raise ClientError(
-                "Error committing input audio buffer: buffer too small. Expected at least 100ms of audio, but buffer "
-                f"only has {buffered:.2f}ms of audio.",
-                code="input_audio_buffer_commit_empty",
-            )
-        raw, pcm = self.input.take_all()
-        self._complete_transcription()
-        speech = UserSpeech(self.ids("item"), self.input.position_ms - int(buffered))
-        self.speech = speech
-        self._ensure_upstream()
-        if self.gemini_turns:
-            self._send_held(pcm)
-            self._send(b'{"realtimeInput":{"audioStreamEnd":true}}')
-        else:
-            # Manual turn: the whole buffer, from its first sample, inside activity markers; the end
-            # marker waits for response.create, which is when OpenAI starts the reply (§5.2).
-            self._open_activity()
-            self._send_held(pcm)
-        self._commit_item(speech, raw, buffered)
-
-    def _open_activity(self) -> None:
-        if not self._activity_open:
-            self._activity_open = True
-            self._send(b'{"realtimeInput":{"activityStart":{}}}')
-
-    def _send_held(self, pcm: bytes) -> None:
-        step = AUDIO_FRAME_MS * PCM16K_BYTES_PER_MS
-        for offset in range(0, len(pcm), step):
-            self._send_audio(pcm[offset : offset + step])
-
     def _session_update(self, event: SessionUpdate) -> None:
         before = build_setup(self.route, self.session)["setup"]
         detection = self.session.turn_detection
         self.session.update(event.session, beta=self.beta)
         after = build_setup(self.route, self.session)["setup"]
-        self.input.change_format(self.session.input_format)
-        if self.upstream is Upstream.IDLE or self.session.turn_detection != detection:
-            self.input = InputAudio(self.session.input_format, self.session.turn_detection)
-        if self.upstream is Upstream.IDLE or after == before:
+        self.turns.session_changed(idle=self.link.idle, detection_changed=self.session.turn_detection != detection)
+        if self.link.idle or after == before:
             self._emit("session.updated", session=self.session.render(beta=self.beta))
             return
         rest = {k: v for k, v in after.items() if k not in ("systemInstruction", "tools")}
@@ -447,53 +279,49 @@ class Translator:
         # Anything else needs a new setup: reconnect with the resumption handle once the turn is over;
         # session.updated comes when the new setup is in force (gemini-live.md §12).
         self._updated_pending.append(self.session.render(beta=self.beta))
-        self.reconnect_reason = "session_update"
+        self.link.reconnect_reason = "session_update"
         if self._between_turns():
             self._reconnect()
         else:
-            self._switch_pending = True
+            self.link.switch_pending = True
 
     def _reconnect(self) -> None:
-        """A planned switch (a new setup, goAway): close first, since Gemini refuses to resume a session
-        whose socket is still open (lessons-from-peers.md (d) 2), then resume on a new connection."""
-        self._upstream.append(CloseUpstream())
-        self._attempt()
+        self._new_connection()
+        self.link.reconnect(self._setup, self._reseed)
 
     def _attempt(self) -> None:
-        self.reconnects[self.reconnect_reason] += 1
-        self._switch_pending = False
-        self._switch_by = self._retry_at = None
-        self._activity_open = False
+        self._new_connection()
+        self.link.attempt(self._setup, self._reseed)
+
+    def _new_connection(self) -> None:
+        """A new Gemini connection starts with no turn in progress."""
+        self.turns.activity_open = False
         if self._text_done_by is not None:
             self._text_done_by = None
             self.responses.finish("completed")  # its text is all there: asking again would repeat it
-        self.responses.connection_lost()  # a new connection starts with no turn in progress
+        self.responses.connection_lost()
         self._retry_turn = self.responses.active is not None
-        self.upstream = Upstream.SETTING_UP
-        self.generation += 1
-        self._resuming = bool(self.resumption_handle)
-        self._queued = [*self._reseed(), *self._queued]
-        setup = build_setup(self.route, self.session, handle=self.resumption_handle)
-        self._upstream.append(StartUpstream(orjson.dumps(setup), self.generation, self.route.location))
+
+    def _setup(self, handle: str | None) -> bytes:
+        return orjson.dumps(build_setup(self.route, self.session, handle=handle))
 
     # ---- time --------------------------------------------------------------------------------
 
     def next_deadline(self) -> float | None:
         idle = self._last_client + self.idle_timeout_s if self.idle_timeout_s else None
-        deadlines = [t for t in (self._retry_at, self._switch_by, self._index_by, self._text_done_by, self._hint_by, idle, self._expires) if t is not None]
+        deadlines = [t for t in (*self.link.deadlines(), self.turns.transcript_by, self._text_done_by, self._hint_by, idle, self._expires) if t is not None]
         return min(deadlines) if deadlines else None
 
     def end(self, code: str, message: str, close: int) -> None:
         """End the session: the response in progress fails, then an error event says why, then the close."""
-        if self.upstream is Upstream.CLOSED:
+        if self.link.closed:
             return
-        self.upstream = Upstream.CLOSED
-        self._retry_at = self._switch_by = self._index_by = self._text_done_by = self._expires = None
+        self.link.close()
+        self._text_done_by = self._expires = None
         self.idle_timeout_s = None
         self.responses.fail({"type": "failed", "error": {"type": "server_error", "code": code, "message": message}})
         self._error(ClientError(message, code=code, error_type="server_error"))
         self._client.append(CloseClient(close, message[:120]))
-        self._upstream.append(CloseUpstream())
 
     def tick(self, now: float) -> None:
         if self.idle_timeout_s and now >= self._last_client + self.idle_timeout_s:
@@ -515,22 +343,18 @@ class Translator:
             self._text_done_by = None
             if self.responses.owner is not None and self.responses.owner is self.responses.active:
                 self.responses.finish("completed")
-        if self._retry_at is not None and now >= self._retry_at:
+        self.turns.tick(now)
+        link = self.link
+        if link.retry_at is not None and now >= link.retry_at:
             self._attempt()
-        if self._switch_by is not None and now >= self._switch_by:
-            self._switch_by = None
-            if self._switch_pending and self.upstream is Upstream.READY:
+        if link.switch_by is not None and now >= link.switch_by:
+            link.switch_by = None
+            if link.switch_pending and link.state is Upstream.READY:
                 self._reconnect()  # goAway's deadline is near: switch even in the middle of a turn
-        if self._index_by is not None and now >= self._index_by:
-            self._index_by = None
-            if self.upstream is Upstream.REPLAYING:
-                # No index came: everything not acknowledged goes again (it may arrive twice).
-                self._ready(self._log.unconsumed(self._log.acknowledged))
+        link.tick(now)
 
     def _reseed(self) -> list[bytes]:
-        """Without a resumption handle Gemini starts empty: livegate's mirror gives it the conversation."""
-        if self.resumption_handle:
-            return []
+        """A new Gemini session starts empty: livegate's mirror gives it the conversation."""
         turns = []
         for item in self.conversation.items:
             if item["type"] == "message" and item["id"] not in self._unsent:
@@ -575,11 +399,10 @@ class Translator:
             if turns:
                 self._send(orjson.dumps({"clientContent": {"turns": turns, "turnComplete": False}}))
             self._send(orjson.dumps({"toolResponse": {"functionResponses": results}}))
-        elif self._activity_open:
+        elif self.turns.activity_open:
             if turns:
                 self._send(orjson.dumps({"clientContent": {"turns": turns, "turnComplete": False}}))
-            self._activity_open = False
-            self._send(b'{"realtimeInput":{"activityEnd":{}}}')
+            self.turns.end_activity()
         elif self.route.model_id.startswith("gemini-3.1"):
             # gemini-3.1 refuses clientContent after its first turn: user text goes as realtime input, and a
             # space starts a reply when there is none (gemini-live.md §4.4, §12; lessons-from-peers.md (d) 3).
@@ -626,23 +449,13 @@ class Translator:
         return text_output, instructions, refuse_tools
 
     def _take_tool_results(self) -> list[dict[str, Any]]:
-        results = []
+        outputs = []
         for item_id in list(self._unsent):
             item = self.conversation.get(item_id)
-            if item is None or item["type"] != "function_call_output":
-                continue
-            self._unsent.remove(item_id)
-            call = self._calls.pop(item["call_id"], None)
-            if call is None or item["call_id"] in self._cancelled_calls:
-                continue  # Gemini cancelled the call or never made it: it would refuse the answer
-            try:
-                output = orjson.loads(item["output"])
-            except orjson.JSONDecodeError:
-                output = item["output"]
-            response = output if isinstance(output, dict) else {"output": output}
-            # Both id and name, on both backends (gemini-live.md §4.6).
-            results.append({"id": call[0], "name": call[1], "response": response})
-        return results
+            if item is not None and item["type"] == "function_call_output":
+                self._unsent.remove(item_id)
+                outputs.append(item)
+        return self.tools.responses(outputs)
 
     def _take_unsent(self) -> list[dict[str, Any]]:
         turns = []
@@ -659,43 +472,25 @@ class Translator:
     # ---- upstream side -----------------------------------------------------------------------
 
     def _ensure_upstream(self) -> None:
-        if self.upstream is Upstream.IDLE:
-            self.upstream = Upstream.SETTING_UP
-            setup = build_setup(self.route, self.session, handle=self.resumption_handle)
-            self._upstream.append(StartUpstream(orjson.dumps(setup), self.generation, self.route.location))
+        if self.link.idle:
+            self.link.start(self._setup(None))
 
     def _send(self, frame: bytes) -> None:
-        if self.upstream is Upstream.READY:
-            self._to_upstream(frame)
-        elif self.upstream is not Upstream.CLOSED and self.upstream is not Upstream.IDLE:
-            # Gemini Live: clients wait for setupComplete before sending anything else (gemini-live.md §4.1);
-            # during a reconnect the client's input waits too, in order.
-            self._queued.append(frame)
+        self.link.send(frame)
 
-    def _to_upstream(self, frame: bytes) -> None:
-        self._upstream.append(SendUpstream(frame))
-        self._log.sent(frame)
-
-    def _ready(self, replay: list[bytes]) -> None:
-        """The connection takes frames: what Gemini did not consume first, then what waited."""
-        self.upstream = Upstream.READY
-        for frame in replay:
-            self._to_upstream(frame)
-        queued, self._queued = self._queued, []
-        for frame in queued:
-            self._to_upstream(frame)
+    def _ready(self, replayed: bool) -> None:
         if self._retry_turn:
             self._retry_turn = False
-            if self.responses.active is not None and not replay:
+            if self.responses.active is not None and not replayed:
                 # The reply in progress was cut after Gemini took in what asked for it: Gemini is asked
                 # again (gemini-live.md §12). When that was sent again, it asks by itself.
                 if self.route.model_id.startswith("gemini-3.1"):
-                    self._to_upstream(b'{"realtimeInput":{"text":" "}}')
+                    self.link.send(b'{"realtimeInput":{"text":" "}}')
                 else:
-                    self._to_upstream(b'{"clientContent":{"turnComplete":true}}')
+                    self.link.send(b'{"clientContent":{"turnComplete":true}}')
 
     def receive_upstream_message(self, data: bytes | str, now: float, generation: int | None = None) -> None:
-        if generation is not None and generation != self.generation:
+        if generation is not None and generation != self.link.generation:
             return  # a connection livegate has left (a reconnect with a new setup)
         try:
             message = orjson.loads(data)
@@ -704,17 +499,7 @@ class Translator:
         if not isinstance(message, dict):
             return
         if "setupComplete" in message:
-            self._ready_since = now
-            self._served = True
-            if not self._resuming:
-                self._log.restart()  # a new Gemini session: the mirror seeds it, nothing is replayed
-                self._ready([])
-            elif self.route.flavour is Flavour.VERTEX and len(self._log):
-                self.upstream = Upstream.REPLAYING  # Vertex reports what it consumed (transparent resumption)
-                self._index_by = now + INDEX_WAIT_S
-            else:
-                # AI Studio confirms nothing: what was sent after the last turn Gemini completed goes again.
-                self._ready(self._log.unconsumed(self._log.acknowledged))
+            self.link.setup_complete(now)
             for session in self._updated_pending:
                 self._emit("session.updated", session=session)
             self._updated_pending.clear()
@@ -730,26 +515,11 @@ class Translator:
             self._tool_call(tool_call)
         cancellation = message.get("toolCallCancellation")
         if cancellation is not None:
-            gemini_ids = set(cancellation.get("ids") or ())
-            self._cancelled_calls |= {call_id for call_id, (gid, _) in self._calls.items() if gid in gemini_ids}
+            ids = cancellation.get("ids") if isinstance(cancellation, dict) else None
+            self.tools.cancelled(ids if isinstance(ids, list) else ())
         update = message.get("sessionResumptionUpdate")
-        if update is not None:
-            if update.get("newHandle"):
-                self.resumption_handle = update["newHandle"]
-                if not self._indexed:
-                    # Without lastConsumedClientMessageIndex: Gemini hands out handles between turns
-                    # (gemini-live.md §6.5), so a handle covers what came before the turn it follows
-                    # ended. An answered turn is never sent again; what follows it is.
-                    self._log.acknowledge(self._turn_end)
-            consumed = update.get("lastConsumedClientMessageIndex")
-            if consumed is not None:
-                self._indexed = True
-                index = int(consumed)
-                if self.upstream is Upstream.REPLAYING:
-                    self._index_by = None
-                    self._ready(self._log.unconsumed(index))
-                else:
-                    self._log.acknowledge(index)
+        if isinstance(update, dict):
+            self.link.resumption_update(update)
         go_away = message.get("goAway")
         if go_away is not None:
             self._go_away(parse_duration(go_away.get("timeLeft", "")), now)
@@ -757,20 +527,19 @@ class Translator:
     def _server_content(self, content: dict[str, Any], now: float) -> None:
         transcription = content.get("inputTranscription")
         if transcription is not None:
-            self._input_transcription(transcription)
+            self.turns.input_transcription(transcription)
         if content.get("interrupted"):
             self._interrupted()
         self._model_output(content, now)
         if content.get("turnComplete"):
             self._text_done_by = None
-            self._turn_end = self._log.next_index - 1
+            self.link.turn_complete()
             owner = self.responses.owner
             self.responses.turn_complete()
-            self._attempts = 0  # a connection that completed a turn works: faults count afresh
             if owner is None or owner.status != "cancelled":
                 # The end of a cut turn is not the end of the speech that cut it: its transcript comes later.
-                self._complete_transcription()
-            if self._switch_pending and self._between_turns():
+                self.turns.turn_ended(now)
+            if self.link.switch_pending and self._between_turns():
                 self._reconnect()
 
     def _tool_call(self, tool_call: dict[str, Any]) -> None:
@@ -779,16 +548,12 @@ class Translator:
         if response is None:
             return
         if self.session.ga["tool_choice"] == "none" or response.refuse_tools:
-            # Gemini has no "no tools" switch: livegate answers for the client, which never sees the call.
-            refusals = [{"id": c.get("id", ""), "name": c["name"], "response": {"error": "Function calling is disabled (tool_choice is none)."}} for c in calls]
-            self._send(orjson.dumps({"toolResponse": {"functionResponses": refusals}}))
+            self._send(self.tools.refusals(calls))  # the client never sees the call
             if not self.route.info.results_continue_turn:
                 self.responses.carry_over()  # Gemini answers the refusal with a new turn: still this response's
             return
         for call in calls:
-            call_id = self.ids("call")
-            self._calls[call_id] = (str(call.get("id", "")), call["name"])
-            self.responses.function_call(call["name"], call_id, orjson.dumps(call.get("args") or {}).decode())
+            self.responses.function_call(call["name"], self.tools.called(call), orjson.dumps(call.get("args") or {}).decode())
         # OpenAI clients run tools after response.done and answer with function_call_output and
         # response.create (openai-realtime.md §5.3): the response ends with the call, and the rest of
         # Gemini's turn is its own (responses.py, rule 3).
@@ -825,112 +590,38 @@ class Translator:
         """The response Gemini's output goes to, or None for the rest of a turn whose response is done."""
         responses = self.responses
         if responses.owner is None or responses.owner is responses.active:
-            # Gemini decided the user's turn is over: the client gets it committed before the reply.
-            speech = self.speech
-            if speech is not None and not speech.committed:
-                self._speech_stopped(self.input.position_ms)
+            self.turns.reply_begins()
         return responses.target()
 
     def _between_turns(self) -> bool:
         """No Gemini turn running or awaited, and the user not speaking: a connection can be switched."""
-        return self.responses.owner is None and not (self.speech and not self.speech.committed)
+        return self.responses.owner is None and not self.turns.speaking
 
     def _interrupted(self) -> None:
         # Gemini Live: interrupted > (toolCallCancellation) > turnComplete, and nothing more of the cut
         # turn (gemini-live.md §6.3).
         responses = self.responses
-        if responses.owner is None or responses.owner is not responses.active:
-            return  # the end of a turn whose response is already done; a newer response is not touched
-        if self.session.turn_detection is None:
-            # Manual turns: the client's own activityStart cut the reply; its audio is already an item.
-            responses.cancel("turn_detected")
-        elif self.speech is None or self.speech.committed:
-            self._begin_speech(self.input.position_ms)
-        else:
-            responses.cancel("turn_detected")
-
-    def _input_transcription(self, transcription: dict[str, Any]) -> None:
-        speech = self.speech
-        if speech is None or self.session.transcription is None:
-            return
-        if transcription.get("text"):
-            speech.transcript.append(transcription["text"])
-            self._send_transcript_deltas()
-        if transcription.get("finished") and speech.committed:
-            self._complete_transcription()
-
-    def _send_transcript_deltas(self) -> None:
-        speech = self.speech
-        if speech is None or not speech.committed or self.session.transcription is None:
-            return
-        for piece in speech.transcript[speech.sent :]:
-            self._emit("conversation.item.input_audio_transcription.delta", item_id=speech.item_id, content_index=0, delta=piece)
-        speech.sent = len(speech.transcript)
-
-    def _complete_transcription(self) -> None:
-        """One ``completed`` per user audio item: when Gemini says it is finished, or at the turn's end."""
-        speech = self.speech
-        if speech is None or not speech.committed:
-            return
-        self.speech = None
-        if self.session.transcription is None:
-            return
-        self._send_transcript_deltas()
-        transcript = "".join(speech.transcript).strip()
-        item = self.conversation.get(speech.item_id)
-        if item is not None:
-            item["content"][0]["transcript"] = transcript
-        self._emit(
-            "conversation.item.input_audio_transcription.completed",
-            item_id=speech.item_id,
-            content_index=0,
-            transcript=transcript,
-            usage={"type": "duration", "seconds": round(speech.seconds, 3)},
-        )
+        if responses.owner is not None and responses.owner is responses.active:
+            self.turns.interrupted()
+        # Otherwise: the end of a turn whose response is already done; a newer response is not touched.
 
     def _go_away(self, time_left: float, now: float) -> None:
-        # Gemini closes about a minute after goAway (gemini-live.md §6.5): resume on a new connection
-        # between turns if one comes soon enough, and before the deadline in any case.
-        self._switch_pending = True
-        self.reconnect_reason = "go_away"
-        self._switch_by = now + max(0.0, time_left - GO_AWAY_MARGIN_S)
+        self.link.go_away(time_left, now)
         if self._between_turns():
             self._reconnect()
 
     def receive_upstream_closed(self, code: int, reason: str, now: float, generation: int | None = None) -> None:
-        if self.upstream is Upstream.CLOSED or (generation is not None and generation != self.generation):
+        if self.link.closed or (generation is not None and generation != self.link.generation):
             return
-        if code == 1007 and self._resuming and self.upstream is Upstream.SETTING_UP:
-            # A resume refused (it happens after a 1011, gemini-live.md §6.5): start afresh, seeded from the mirror.
-            self.resumption_handle = None
-            self._retry_at = now
-            self.reconnect_reason = "resume_refused"
-            self.upstream = Upstream.RECONNECTING
-            return
-        verdict = classify(code, reason, model=self.route.model_id, vertex=self.route.flavour is Flavour.VERTEX, location=self.route.location)
-        following = self.route.next_location()
-        if following is not None and not self._served and (code == 1008 or verdict.retry):
-            # This location refused the model or could not be reached: the next one is tried at once.
-            self.route = following
-            self._retry_at = now
-            self.reconnect_reason = "failover"
-            self.upstream = Upstream.RECONNECTING
-            return
-        if now - self._ready_since >= STABLE_S:
-            self._attempts = 0
-        if verdict.retry and self._attempts < len(BACKOFF_S):
-            self.reconnect_reason = f"upstream_closed_{code}"
-            self._retry_at = now + BACKOFF_S[self._attempts]
-            self._attempts += 1
-            self.upstream = Upstream.RECONNECTING
-            return
-        self.upstream = Upstream.CLOSED
+        failure = self.link.upstream_closed(code, reason, now)
+        if failure is None:
+            return  # another attempt is scheduled
         client_code, error_type = UPSTREAM_CLOSES.get(code, (1011, "server_error"))
         message = f"Gemini Live closed the connection ({code}): {reason}" if reason else f"Gemini Live closed the connection ({code})."
-        if verdict.hint:
-            message += f" Hint: {verdict.hint}"
-        elif verdict.retry:
-            message += f" (after {self._attempts} attempts to reconnect)"
+        if failure.hint:
+            message += f" Hint: {failure.hint}"
+        elif failure.retried:
+            message += f" (after {failure.attempts} attempts to reconnect)"
         details = {"type": "failed", "error": {"type": error_type, "code": f"upstream_closed_{code}", "message": message}}
         self.responses.fail(details)
         self._error(ClientError(message, code=f"upstream_closed_{code}", error_type=error_type))
