@@ -186,15 +186,7 @@ class Translator:
             case SessionUpdate():
                 self._session_update(event)
             case ConversationItemCreate():
-                self._item_create(event)
-                role = event.item.get("role") if isinstance(event.item, dict) else None
-                answers = role == "user" or (isinstance(event.item, dict) and event.item.get("type") == "function_call_output")
-                if answers and self.respond_to_user_items:
-                    if self.responses.active is not None:
-                        self.responses.cancel("turn_detected")  # LiteLLM's clientContent interrupts the reply too
-                    self._response_create(ResponseCreate(event_id=None, response={}))
-                elif role == "user" and not self._hinted:
-                    self._hint_by = self._last_client + ITEM_HINT_S
+                self._after_item(self._item_create(event))
             case ResponseCreate():
                 self._response_create(event)
             case InputAudioBufferCommit():
@@ -363,7 +355,18 @@ class Translator:
                     turns.append({"role": "model" if item["role"] == "assistant" else "user", "parts": [{"text": text}]})
         return [orjson.dumps({"clientContent": {"turns": turns, "turnComplete": False}})] if turns else []
 
-    def _item_create(self, event: ConversationItemCreate) -> None:
+    def _after_item(self, item: dict[str, Any]) -> None:
+        """OpenAI answers an item only on response.create; LiteLLM answers user messages and tool outputs
+        at once, and clients written for it wait for that (lessons-from-peers.md (b))."""
+        user = item.get("role") == "user"
+        if self.respond_to_user_items and (user or item["type"] == "function_call_output"):
+            if self.responses.active is not None:
+                self.responses.cancel("turn_detected")  # LiteLLM's clientContent interrupts the reply too
+            self._response_create(ResponseCreate(event_id=None, response={}))
+        elif user and not self._hinted:
+            self._hint_by = self._last_client + ITEM_HINT_S
+
+    def _item_create(self, event: ConversationItemCreate) -> dict[str, Any]:
         item = normalize_item(event.item, lambda: self.ids("item"))
         images = [_image_blob(part["image_url"]) for part in item.get("content", ()) if part["type"] == "input_image"]
         previous = self.conversation.insert(item, event.previous_item_id)
@@ -375,6 +378,7 @@ class Translator:
         self._unsent.append(item["id"])
         self.responses.item_added(item, previous)
         self.responses.item_done(item, previous)
+        return item
 
     def _response_create(self, event: ResponseCreate) -> None:
         if self.responses.active is not None:
