@@ -108,10 +108,6 @@ class Responses:
             self.owner = self._create(None, None)
         return self.owner if self.owner is self.active else None
 
-    def current(self) -> Response:
-        response = self.target()
-        assert response is not None, "output of a finished response reached its events"
-        return response
 
     def carry_over(self) -> None:
         """The active response's turn ends without answering it: Gemini answers with its next turn."""
@@ -172,21 +168,25 @@ class Responses:
         self.owner = self.waiting = None
 
     def text(self, text: str) -> None:
-        response = self.current()
+        response = self.target()
+        if response is None:
+            return  # the rest of a turn whose response is done (rule 3)
         item = self._open_message(response)
         response.parts.append(text)
         self.emit(f"{self._text}.delta", **self._ids(response, item), delta=text)
 
     def transcript(self, text: str) -> None:
-        response = self.current()
+        response = self.target()
+        if response is None:
+            return  # the rest of a turn whose response is done (rule 3)
         item = self._open_message(response)
         response.parts.append(text)
         self.emit(f"{self._transcript}.delta", **self._ids(response, item), delta=text)
 
     def audio(self, data: str) -> None:
         """Gemini's base64 24 kHz PCM16, passed through for pcm16 and converted otherwise."""
-        response = self.current()
-        if response.text_output:
+        response = self.target()
+        if response is None or response.text_output:
             return  # a text-only response on a speaking model: its transcript is the text
         item = self._open_message(response)
         if not self.output.passthrough:
@@ -218,7 +218,9 @@ class Responses:
     def function_call(self, name: str, call_id: str, arguments: str) -> None:
         """A Gemini toolCall as OpenAI's sequence (openai-realtime.md §5.3): the item with empty
         arguments, the arguments, the done events; a message spoken before it comes first."""
-        response = self.current()
+        response = self.target()
+        if response is None:
+            return  # the rest of a turn whose response is done (rule 3)
         self.close_message()
         item = {"id": self.ids("item"), "type": "function_call", "status": "in_progress", "name": name, "call_id": call_id, "arguments": ""}
         previous = self.conversation.insert(item, None)
