@@ -42,6 +42,7 @@ PURE = [
     "realtime/link.py",
     "realtime/turns.py",
     "realtime/tools.py",
+    "realtime/checks.py",
     "realtime/responses.py",
     "realtime/listening.py",
 ]

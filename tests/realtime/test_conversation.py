@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 
 import pytest
@@ -11,14 +12,16 @@ from livegate.realtime.conversation import Conversation, normalize_item, render_
 
 ids = itertools.count(1)
 
+PNG = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(8)).decode()
+
 
 def new_id() -> str:
     return f"item_{next(ids)}"
 
 
 def test_every_item_kind_is_normalized_to_the_ga_shape() -> None:
-    image = normalize_item({"type": "message", "role": "user", "content": [{"type": "input_image", "image_url": "data:image/png;base64,AA=="}]}, new_id)
-    assert image["content"] == [{"type": "input_image", "image_url": "data:image/png;base64,AA==", "detail": "auto"}]
+    image = normalize_item({"type": "message", "role": "user", "content": [{"type": "input_image", "image_url": PNG}]}, new_id)
+    assert image["content"] == [{"type": "input_image", "image_url": PNG, "detail": "auto"}]
     audio = normalize_item({"type": "message", "role": "user", "content": [{"type": "input_audio", "audio": "AAAA"}]}, new_id)
     assert audio["content"] == [{"type": "input_audio", "audio": "AAAA", "transcript": None}]
     call = normalize_item({"type": "function_call", "call_id": "call_1", "name": "f", "arguments": "{}"}, new_id)
@@ -32,7 +35,7 @@ def test_every_item_kind_is_normalized_to_the_ga_shape() -> None:
 @pytest.mark.parametrize(
     ("item", "param"),
     [
-        ({"type": "message", "role": "system", "content": [{"type": "input_image", "image_url": "data:image/png;base64,AA=="}]}, "item.content[0].type"),
+        ({"type": "message", "role": "system", "content": [{"type": "input_image", "image_url": PNG}]}, "item.content[0].type"),
         ({"type": "message", "role": "user", "content": [{"type": "input_image", "image_url": "https://x/y.png"}]}, "item.content[0].image_url"),
         ({"type": "message", "role": "assistant", "content": [{"type": "output_audio", "audio": "AAAA", "transcript": "x"}]}, "item.content[0].audio"),
         ({"type": "message", "role": "assistant", "content": [{"type": "input_text", "text": "x"}]}, "item.content[0].type"),

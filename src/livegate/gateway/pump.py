@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import traceback
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -114,6 +115,11 @@ class Pump:
             for notice in notices:
                 log.warning("hint: %s", notice)
             notices.clear()
+        if self.translator.faults:
+            for where, exc in self.translator.drain_faults():
+                # The traceback's frames, never the exception's text: it may quote a frame's payload.
+                trace = "".join(traceback.format_tb(exc.__traceback__))
+                log.error("internal error handling %s: %s (the session goes on)\n%s", where, type(exc).__name__, trace.rstrip())
 
     def _account(self, *, final: bool = False) -> None:
         """Finished responses are recorded in tasks of their own: the audio path never waits for the

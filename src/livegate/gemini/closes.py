@@ -29,9 +29,14 @@ def classify(code: int, reason: str, *, model: str, vertex: bool, location: str 
     return Verdict(retry=False)
 
 
+MAX_DURATION_S = 3600.0
+
+
 def parse_duration(text: str) -> float:
     """A google.protobuf.Duration in proto3 JSON ("50s", "0.500s"); 0 when unreadable."""
     try:
-        return max(0.0, float(text.rstrip("s")))
+        seconds = float(text.rstrip("s"))
     except (AttributeError, ValueError):
         return 0.0
+    # A connection lives about ten minutes (gemini-live.md §8): nothing longer, negative or NaN is real.
+    return min(max(seconds, 0.0), MAX_DURATION_S) if seconds == seconds else 0.0

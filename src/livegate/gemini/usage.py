@@ -10,7 +10,9 @@ __all__ = ["EMPTY_USAGE", "openai_usage"]
 
 def _by_modality(details: Any) -> dict[str, int]:
     out: dict[str, int] = {}
-    for entry in details or ():
+    if not isinstance(details, list):
+        return out
+    for entry in details:
         if isinstance(entry, dict):
             modality = str(entry.get("modality", "MODALITY_UNSPECIFIED"))
             out[modality] = out.get(modality, 0) + _int(entry.get("tokenCount"))

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from livegate.errors import ClientError
+from livegate.realtime.checks import decode_base64, image_blob
 
 __all__ = ["Conversation", "normalize_item", "render_item"]
 
@@ -20,9 +21,12 @@ def _bad(message: str, param: str, code: str = "invalid_value") -> ClientError:
     return ClientError(message, code=code, param=param)
 
 
-def normalize_item(item: dict[str, Any], new_id: Callable[[], str]) -> dict[str, Any]:
-    """A client's ``conversation.item.create`` item, checked and in the GA shape with an id."""
+def normalize_item(item: dict[str, Any], new_id: Callable[[], str], *, beta: bool = False) -> dict[str, Any]:
+    """A client's ``conversation.item.create`` item, checked and in the GA shape with an id. Beta has no
+    ``input_image`` (openai-realtime.md §4.1)."""
     kind = item.get("type", "message")
+    if not isinstance(kind, str):
+        raise _bad("Invalid type for 'item.type': expected a string.", "item.type", "invalid_type")
     item_id = item.get("id")
     if item_id is not None and (not isinstance(item_id, str) or not item_id or len(item_id) > 64):
         raise _bad("Invalid 'item.id': expected a string of 1 to 64 characters.", "item.id")
@@ -34,7 +38,7 @@ def normalize_item(item: dict[str, Any], new_id: Callable[[], str]) -> dict[str,
         content = item.get("content")
         if not isinstance(content, list) or not content:
             raise _bad("Invalid 'item.content': expected a non-empty array.", "item.content", "invalid_type")
-        out |= {"status": "completed", "role": role, "content": [_part(role, p, i) for i, p in enumerate(content)]}
+        out |= {"status": "completed", "role": role, "content": [_part(role, p, i, beta) for i, p in enumerate(content)]}
     elif kind == "function_call":
         for name in ("call_id", "name"):
             if not isinstance(item.get(name), str) or not item[name]:
@@ -57,26 +61,37 @@ def normalize_item(item: dict[str, Any], new_id: Callable[[], str]) -> dict[str,
     return out
 
 
-def _part(role: str, part: Any, index: int) -> dict[str, Any]:
+def _part(role: str, part: Any, index: int, beta: bool) -> dict[str, Any]:
     param = f"item.content[{index}]"
     if not isinstance(part, dict):
         raise _bad(f"Invalid type for '{param}': expected an object.", param, "invalid_type")
     kind = part.get("type")
+    if not isinstance(kind, str):
+        raise _bad(f"Invalid type for '{param}.type': expected a string.", f"{param}.type", "invalid_type")
     if role in ("user", "system"):
-        allowed = {"input_text"} if role == "system" else _USER_PARTS
+        allowed = {"input_text"} if role == "system" else _USER_PARTS - {"input_image"} if beta else _USER_PARTS
         if kind not in allowed:
             raise _bad(f"Invalid value: '{kind}'. Supported values are: {', '.join(sorted(allowed))}.", f"{param}.type")
         if kind == "input_text":
             return {"type": "input_text", "text": _text(part, "text", param)}
         if kind == "input_image":
             url = part.get("image_url")
-            if not isinstance(url, str) or not url.startswith("data:image/"):
+            if not isinstance(url, str):
                 raise _bad("Invalid 'image_url': expected a data URL of a JPEG or PNG image.", f"{param}.image_url")
-            return {"type": "input_image", "image_url": url, "detail": part.get("detail", "auto")}
+            image_blob(url, f"{param}.image_url")  # Gemini closes the session (1007) on what it cannot read
+            detail = part.get("detail", "auto")
+            if detail not in ("auto", "low", "high") or not isinstance(detail, str):
+                raise _bad(f"Invalid value for '{param}.detail': expected 'auto', 'low' or 'high'.", f"{param}.detail")
+            return {"type": "input_image", "image_url": url, "detail": detail}
         audio = part.get("audio")
-        if audio is not None and not isinstance(audio, str):
-            raise _bad("Invalid type for 'audio': expected a base64 string.", f"{param}.audio", "invalid_type")
-        return {"type": "input_audio", "audio": audio, "transcript": part.get("transcript")}
+        if audio is not None:
+            if not isinstance(audio, str):
+                raise _bad("Invalid type for 'audio': expected a base64 string.", f"{param}.audio", "invalid_type")
+            decode_base64(audio, f"{param}.audio")
+        transcript = part.get("transcript")
+        if transcript is not None and not isinstance(transcript, str):
+            raise _bad(f"Invalid type for '{param}.transcript': expected a string.", f"{param}.transcript", "invalid_type")
+        return {"type": "input_audio", "audio": audio, "transcript": transcript}
     ga_kind = _ASSISTANT_PARTS.get(str(kind))
     if ga_kind is None:
         raise _bad(f"Invalid value: '{kind}'. Supported values are: output_text, output_audio.", f"{param}.type")

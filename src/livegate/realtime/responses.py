@@ -192,8 +192,8 @@ class Responses:
         if not self.output.passthrough:
             try:
                 pcm = binascii.a2b_base64(data)
-            except binascii.Error:
-                return
+            except (binascii.Error, ValueError):
+                return  # not base64 (ValueError: not ASCII): nothing of it can be played
             data = base64.b64encode(self.output.convert(pcm)).decode("ascii")
         # OpenAI Realtime: ms = bytes / 48 for pcm16 at 24 kHz, bytes / 8 for G.711 (§9).
         per_ms = 8 if self.output.format != "pcm16" else 48

@@ -11,6 +11,7 @@ import copy
 from typing import Any
 
 from livegate.errors import ClientError
+from livegate.realtime.checks import check_session
 
 __all__ = ["AUDIO_FORMATS", "Session", "audio_format_name"]
 
@@ -140,6 +141,9 @@ class Session:
             raise _invalid("Invalid type for 'session': expected an object.", "session", "invalid_type")
         ga_patch, temperature = self._beta_to_ga(patch) if beta else (self._check_ga(patch), None)
         merged = copy.deepcopy(self.ga)
+        model = ga_patch.get("model")
+        if model is not None and not isinstance(model, str):
+            raise _invalid("Invalid type for 'session.model': expected a string.", "session.model", "invalid_type")
         for key, value in ga_patch.items():
             if key == "audio":
                 _merge_audio(merged["audio"], value)
@@ -177,11 +181,11 @@ class Session:
             if key not in BETA_FIELDS:
                 raise _invalid(f"Unknown parameter: 'session.{key}'.", f"session.{key}", "unknown_parameter")
             if key == "modalities":
-                if not isinstance(value, list) or not set(value) <= {"audio", "text"} or "text" not in value:
+                if not isinstance(value, list) or not all(m in ("audio", "text") for m in value) or "text" not in value:
                     raise _invalid("Invalid modalities: expected ['text'] or ['audio', 'text'].", "session.modalities")
                 ga["output_modalities"] = ["audio"] if "audio" in value else ["text"]
             elif key in ("input_audio_format", "output_audio_format"):
-                if value not in AUDIO_FORMATS:
+                if not isinstance(value, str) or value not in AUDIO_FORMATS:
                     raise _invalid(
                         f"Invalid value: '{value}'. Supported values are: 'pcm16', 'g711_ulaw', and 'g711_alaw'.", f"session.{key}"
                     )
@@ -285,7 +289,7 @@ def _validate(ga: dict[str, Any]) -> None:
     for side in ("input", "output"):
         fmt = ga["audio"][side]["format"]
         param = f"session.audio.{side}.format"
-        if not isinstance(fmt, dict) or fmt.get("type") not in _FORMAT_NAMES:
+        if not isinstance(fmt, dict) or not isinstance(fmt.get("type"), str) or fmt["type"] not in _FORMAT_NAMES:
             raise _invalid("Invalid audio format: expected audio/pcm, audio/pcmu or audio/pcma.", param)
         if fmt["type"] == "audio/pcm" and fmt.get("rate", 24000) != 24000:
             raise _invalid("Invalid 'rate': audio/pcm is 24000 Hz.", f"{param}.rate")
@@ -311,3 +315,4 @@ def _validate(ga: dict[str, Any]) -> None:
     limit = ga["max_output_tokens"]
     if limit != "inf" and (isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 4096):
         raise _invalid("Invalid 'session.max_output_tokens': expected an integer from 1 to 4096 or 'inf'.", "session.max_output_tokens")
+    check_session(ga)

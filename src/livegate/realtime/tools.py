@@ -27,7 +27,7 @@ class ToolCalls:
 
     def cancelled(self, gemini_ids: Iterable[Any]) -> None:
         """Gemini's ``toolCallCancellation``: it would refuse an answer to these calls."""
-        ids = set(gemini_ids)
+        ids = {str(i) for i in gemini_ids if isinstance(i, str | int)}
         self._cancelled |= {call_id for call_id, (gemini_id, _) in self._calls.items() if gemini_id in ids}
 
     def responses(self, outputs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

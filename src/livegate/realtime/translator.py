@@ -14,7 +14,6 @@ turns), ``tools.py`` (function calls), ``link.py`` (the Gemini connection, recon
 from __future__ import annotations
 
 import base64
-import binascii
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from livegate.gemini.closes import parse_duration
 from livegate.gemini.route import UpstreamRoute
 from livegate.gemini.setup import build_setup, upstream_modality
 from livegate.gemini.usage import openai_usage
+from livegate.realtime.checks import check_metadata, image_blob
 from livegate.realtime.conversation import Conversation, normalize_item, render_item
 from livegate.realtime.events import (
     ClientEvent,
@@ -67,6 +67,7 @@ UPSTREAM_CLOSES = {
     1007: (1011, "invalid_request_error"),
     1008: (1008, "invalid_request_error"),
 }
+MAX_FAULTS = 5  # internal errors in one session before it is closed with 1011
 ITEM_HINT_S = 5.0  # a user item followed by nothing for this long: the LiteLLM setting is hinted at
 TEXT_DONE_WAIT_S = 0.05  # after generationComplete, how long a text-only response waits for turnComplete
 class Translator:
@@ -97,6 +98,8 @@ class Translator:
         self._hint_by: float | None = None  # a user item waits for response.create: a hint is logged then
         self._hinted = False
         self.notices: list[str] = []  # advice for the operator's log, never for the client: the shell drains it
+        self.faults: list[tuple[str, Exception]] = []  # internal errors met, for the shell's log
+        self._faults_logged = 0
         self.beta = beta
         self.ids = ids
         self.session = Session(model, ids("sess"), now)
@@ -167,17 +170,17 @@ class Translator:
                 code="frame_too_large",
             ))
             return
+        event: ClientEvent | None = None
         try:
             event = parse_client_event(data)
-        except ClientError as exc:
-            self._error(exc)
-            return
-        try:
             self._handle_client(event)
         except ClientError as exc:
             # OpenAI Realtime: error.event_id names the client event that caused it (§4.6).
-            exc.event_id = event.event_id
+            if event is not None:
+                exc.event_id = event.event_id
             self._error(exc)
+        except Exception as exc:
+            self._fault(exc, type(event).__name__ if event is not None else "a client frame", event.event_id if event else None)
 
     def _handle_client(self, event: ClientEvent) -> None:
         match event:
@@ -316,6 +319,12 @@ class Translator:
         self._client.append(CloseClient(close, message[:120]))
 
     def tick(self, now: float) -> None:
+        try:
+            self._tick(now)
+        except Exception as exc:
+            self._fault(exc, "a timer", None)
+
+    def _tick(self, now: float) -> None:
         if self.idle_timeout_s and now >= self._last_client + self.idle_timeout_s:
             self.end("idle_timeout", f"No client event for {self.idle_timeout_s:g} seconds: the session is closed.", 1000)
             return
@@ -367,8 +376,8 @@ class Translator:
             self._hint_by = self._last_client + ITEM_HINT_S
 
     def _item_create(self, event: ConversationItemCreate) -> dict[str, Any]:
-        item = normalize_item(event.item, lambda: self.ids("item"))
-        images = [_image_blob(part["image_url"]) for part in item.get("content", ()) if part["type"] == "input_image"]
+        item = normalize_item(event.item, lambda: self.ids("item"), beta=self.beta)
+        images = [image_blob(part["image_url"], "item.content") for part in item.get("content", ()) if part["type"] == "input_image"]
         previous = self.conversation.insert(item, event.previous_item_id)
         if images:
             # Gemini Live takes images as video frames (gemini-live.md §4.5, §8: at most one a second).
@@ -424,7 +433,10 @@ class Translator:
         instructions = ""
         refuse_tools = False
         for name, value in params.items():
-            if value is None or name == "metadata" or (name == "conversation" and value == "auto"):
+            if name == "metadata":
+                check_metadata(value, "response.metadata")
+                continue
+            if value is None or (name == "conversation" and value == "auto"):
                 continue
             if (name == "tool_choice" and value == self.session.ga["tool_choice"]) or (name == "tools" and value == self.session.tools):
                 continue
@@ -502,6 +514,12 @@ class Translator:
             return
         if not isinstance(message, dict):
             return
+        try:
+            self._upstream_message(message, now)
+        except Exception as exc:
+            self._fault(exc, "a Gemini message", None)
+
+    def _upstream_message(self, message: dict[str, Any], now: float) -> None:
         if "setupComplete" in message:
             self.link.setup_complete(now)
             for session in self._updated_pending:
@@ -512,10 +530,10 @@ class Translator:
             standalone = "serverContent" not in message and "toolCall" not in message
             self.responses.usage(openai_usage(usage), standalone=standalone)
         content = message.get("serverContent")
-        if content is not None:
+        if isinstance(content, dict):
             self._server_content(content, now)
         tool_call = message.get("toolCall")
-        if tool_call is not None:
+        if isinstance(tool_call, dict):
             self._tool_call(tool_call)
         cancellation = message.get("toolCallCancellation")
         if cancellation is not None:
@@ -525,17 +543,17 @@ class Translator:
         if isinstance(update, dict):
             self.link.resumption_update(update)
         go_away = message.get("goAway")
-        if go_away is not None:
+        if isinstance(go_away, dict):
             self._go_away(parse_duration(go_away.get("timeLeft", "")), now)
 
     def _server_content(self, content: dict[str, Any], now: float) -> None:
         transcription = content.get("inputTranscription")
-        if transcription is not None:
+        if isinstance(transcription, dict):
             self.turns.input_transcription(transcription)
-        if content.get("interrupted"):
+        if content.get("interrupted") is True:
             self._interrupted()
         self._model_output(content, now)
-        if content.get("turnComplete"):
+        if content.get("turnComplete") is True:
             self._text_done_by = None
             self.link.turn_complete()
             owner = self.responses.owner
@@ -547,7 +565,8 @@ class Translator:
                 self._reconnect()
 
     def _tool_call(self, tool_call: dict[str, Any]) -> None:
-        calls = [c for c in tool_call.get("functionCalls") or () if isinstance(c, dict) and c.get("name")]
+        listed = tool_call.get("functionCalls")
+        calls = [c for c in listed if isinstance(c, dict) and isinstance(c.get("name"), str) and c["name"]] if isinstance(listed, list) else []
         response = self._shown() if calls else None
         if response is None:
             return
@@ -567,22 +586,26 @@ class Translator:
         responses = self.responses
         text_upstream = upstream_modality(self.route, self.session) == "TEXT"
         turn = content.get("modelTurn")
-        if turn is not None:
-            for part in turn.get("parts") or ():
-                if part.get("thought"):
-                    continue  # native-audio models' text parts are thoughts, never the reply (§12)
-                if text_upstream and "text" in part:
-                    if self._shown() is not None:
-                        responses.text(part["text"])
-                elif "inlineData" in part and self.session.audio_output and self._shown() is not None:
-                    responses.audio(part["inlineData"].get("data", ""))
+        parts = turn.get("parts") if isinstance(turn, dict) else None
+        for part in parts if isinstance(parts, list) else ():
+            if not isinstance(part, dict) or part.get("thought"):
+                continue  # native-audio models' text parts are thoughts, never the reply (§12)
+            text, inline = part.get("text"), part.get("inlineData")
+            if text_upstream and isinstance(text, str):
+                if self._shown() is not None:
+                    responses.text(text)
+            elif isinstance(inline, dict) and self.session.audio_output:
+                data = inline.get("data")
+                if isinstance(data, str) and str(inline.get("mimeType", "audio/pcm")).startswith("audio/pcm") and self._shown() is not None:
+                    responses.audio(data)
         transcription = content.get("outputTranscription")
-        if transcription is not None and not text_upstream and transcription.get("text") and self._shown() is not None:
+        spoken = transcription.get("text") if isinstance(transcription, dict) else None
+        if isinstance(spoken, str) and spoken and not text_upstream and self._shown() is not None:
             if self.session.audio_output:
-                responses.transcript(transcription["text"])
+                responses.transcript(spoken)
             else:
-                responses.text(transcription["text"])
-        if content.get("generationComplete") and responses.owner is not None and responses.owner is responses.active:
+                responses.text(spoken)
+        if content.get("generationComplete") is True and responses.owner is not None and responses.owner is responses.active:
             responses.close_message()
             if responses.owner.text_output:
                 # A text-only client has all of its reply, but Gemini's turnComplete (with the usage) waits
@@ -615,6 +638,12 @@ class Translator:
             self._reconnect()
 
     def receive_upstream_closed(self, code: int, reason: str, now: float, generation: int | None = None) -> None:
+        try:
+            self._upstream_closed(code, reason, now, generation)
+        except Exception as exc:
+            self._fault(exc, "a Gemini close", None)
+
+    def _upstream_closed(self, code: int, reason: str, now: float, generation: int | None) -> None:
         if self.link.closed or (generation is not None and generation != self.link.generation):
             return
         failure = self.link.upstream_closed(code, reason, now)
@@ -636,20 +665,26 @@ class Translator:
     def _emit(self, kind: str, **fields: Any) -> None:
         self._client.append(orjson.dumps({"type": kind, "event_id": self.ids("event"), **fields}).decode())
 
+    def _fault(self, exc: Exception, where: str, event_id: str | None) -> None:
+        """A bug met while handling one event: the client is told, the shell logs the traceback (never
+        the payload), and the session goes on; after a few, its state is not trusted any more."""
+        self.faults.append((where, exc))
+        if len(self.faults) + self._faults_logged >= MAX_FAULTS:
+            self.end("server_error", "livegate met repeated internal errors in this session; reconnect to continue.", 1011)
+            return
+        self._error(ClientError(
+            "The server had an error while processing your request. The session goes on; if the problem persists, reconnect.",
+            code="server_error", error_type="server_error", event_id=event_id,
+        ))  # fmt: skip
+
+    def drain_faults(self) -> list[tuple[str, Exception]]:
+        """The faults met since the last call, for the shell's log."""
+        out, self.faults = self.faults, []
+        self._faults_logged += len(out)
+        return out
+
     def _error(self, exc: ClientError) -> None:
         error = {"type": exc.error_type, "code": exc.code, "message": exc.message, "param": exc.param, "event_id": exc.event_id}
         self.errors[exc.code] += 1
         self._emit("error", error=error)
 
-
-def _image_blob(url: str) -> tuple[str, str]:
-    """A data URL's MIME type and base64 data; JPEG and PNG, as Gemini takes them."""
-    head, _, data = url.partition(",")
-    mime = head.removeprefix("data:").removesuffix(";base64")
-    if mime not in ("image/jpeg", "image/png") or not head.endswith(";base64") or not data:
-        raise ClientError("Invalid 'image_url': expected a base64 data URL of a JPEG or PNG image.", code="invalid_value", param="item.content")
-    try:
-        binascii.a2b_base64(data)
-    except binascii.Error:
-        raise ClientError("Invalid 'image_url': the data is not base64.", code="invalid_value", param="item.content") from None
-    return mime, data

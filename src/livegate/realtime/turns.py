@@ -5,7 +5,6 @@ gemini-live.md §4.5, §6.2). Sans-I/O: frames go up through the link, events ou
 from __future__ import annotations
 
 import base64
-import binascii
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from typing import Any
 
 from livegate.errors import ClientError
 from livegate.gemini.setup import gemini_detects_turns
+from livegate.realtime.checks import decode_base64
 from livegate.realtime.conversation import Conversation
 from livegate.realtime.link import Link
 from livegate.realtime.listening import InputAudio, SpeechStarted
@@ -88,10 +88,7 @@ class UserTurns:
     # ---- audio in ----------------------------------------------------------------------------
 
     def append(self, audio: str) -> None:
-        try:
-            raw = binascii.a2b_base64(audio)
-        except binascii.Error:
-            raise ClientError("Invalid 'audio': expected base64-encoded audio bytes.", code="invalid_value", param="audio") from None
+        raw = decode_base64(audio, "audio")
         pcm, speech = self.input.append(raw)
         self.start_upstream()
         if pcm and (self.gemini_turns or self.activity_open):
