@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -206,3 +208,16 @@ async def test_workers_share_one_port_and_stop_together() -> None:
         process.terminate()
         _, errors = await asyncio.wait_for(process.communicate(), 15)
     assert process.returncode == 0, errors.decode()
+
+
+def test_sqlite_wal_files_beside_the_default_database_are_ignored_by_git() -> None:
+    root = Path(__file__).resolve().parents[1]
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("git is not installed")
+    if subprocess.run([git, "-C", str(root), "rev-parse"], capture_output=True).returncode != 0:
+        pytest.skip(f"{root} is not a git checkout")
+    # store.py opens SQLite with journal_mode=WAL, which keeps these two files beside livegate.db.
+    names = ["livegate.db", "livegate.db-wal", "livegate.db-shm"]
+    checked = subprocess.run([git, "-C", str(root), "check-ignore", *names], capture_output=True, text=True)
+    assert checked.stdout.split() == names, checked.stderr
