@@ -14,6 +14,9 @@ import pytest
 import websockets
 
 from livegate.cli import build_parser, main
+from livegate.errors import HandshakeError
+from livegate.keys import Accounts, new_key, shown
+from livegate.store import open_store
 from tests.net import free_port, wait_for_port
 
 EMULATOR_OPTIONS = [
@@ -208,6 +211,65 @@ async def test_workers_share_one_port_and_stop_together() -> None:
         process.terminate()
         _, errors = await asyncio.wait_for(process.communicate(), 15)
     assert process.returncode == 0, errors.decode()
+
+
+def keys_config(tmp_path: Path) -> Path:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "model_list: [{model_name: live, litellm_params: {model: gemini/gemini-3.8-live, api_key: studio-key}}]\n"
+        f"general_settings: {{master_key: sk-master, database_url: 'sqlite:///{tmp_path}/keys.db'}}\n"
+    )
+    return config
+
+
+def test_keys_revoke_takes_the_full_key_and_shows_only_its_prefix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = keys_config(tmp_path)
+    assert main(["keys", "create", "--name", "team-a", "--config", str(config)]) == 0
+    key = capsys.readouterr().out.strip()
+    assert main(["keys", "revoke", key, "--config", str(config)]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == f"revoked 1 key: team-a ({shown(key)})"
+    assert key not in out + err
+
+    async def authorize() -> HandshakeError:
+        store = await open_store(f"sqlite:///{tmp_path}/keys.db")
+        try:
+            with pytest.raises(HandshakeError) as refused:
+                await Accounts(store, master_key="sk-master").authorize(key, "live", 0.0)
+            return refused.value
+        finally:
+            await store.close()
+
+    refused = asyncio.run(authorize())
+    assert (refused.status, refused.message) == (401, "This API key has been revoked.")
+
+
+@pytest.mark.parametrize("revoked_before", [False, True], ids=["unknown", "already-revoked"])
+def test_keys_revoke_of_a_key_it_cannot_revoke_exits_2_without_echoing_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], revoked_before: bool
+) -> None:
+    config = keys_config(tmp_path)
+    assert main(["keys", "create", "--name", "team-a", "--config", str(config)]) == 0
+    key = capsys.readouterr().out.strip() if revoked_before else new_key()
+    if revoked_before:
+        assert main(["keys", "revoke", "team-a", "--config", str(config)]) == 0
+    capsys.readouterr()
+    assert main(["keys", "revoke", key, "--config", str(config)]) == 2
+    out, err = capsys.readouterr()
+    assert key not in out + err
+    assert f"livegate: no active key matches {shown(key)} by name, prefix or full key" in err
+
+
+def test_keys_revoke_of_a_shared_name_revokes_every_key_with_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = keys_config(tmp_path)
+    keys = []
+    for _ in range(2):
+        assert main(["keys", "create", "--name", "team-b", "--config", str(config)]) == 0
+        keys.append(capsys.readouterr().out.strip())
+    assert main(["keys", "revoke", "team-b", "--config", str(config)]) == 0
+    assert capsys.readouterr().out.strip() == f"revoked 2 keys: team-b ({shown(keys[0])}), team-b ({shown(keys[1])})"
+    assert main(["keys", "revoke", "team-b", "--config", str(config)]) == 2
+    assert "no active key matches 'team-b' by name, prefix or full key" in capsys.readouterr().err
 
 
 def test_sqlite_wal_files_beside_the_default_database_are_ignored_by_git() -> None:

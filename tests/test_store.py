@@ -103,10 +103,14 @@ async def test_keys_are_stored_hashed_listed_and_revoked(store: Store) -> None:
     assert (record.name, record.models, record.budget_usd, record.max_sessions, record.minutes_per_day) == ("team", ("a", "b"), 5.0, 2, 30)
     assert record.prefix == key[:10] + "…" and not record.revoked
     assert [k.name for k in await store.keys()] == ["team"]
-    assert await store.revoke("nobody") == 0
-    assert await store.revoke(record.prefix) == 1
+    assert await store.revoke("nobody", key_id=hash_key(new_key())) == []
+    assert [k.name for k in await store.revoke(record.prefix)] == ["team"]
     assert (await store.key(hash_key(key))).revoked  # type: ignore[union-attr]
-    assert await store.revoke("team") == 0  # already revoked
+    assert await store.revoke("team", key_id=hash_key(key)) == []  # already revoked
+    other = new_key()
+    await store.add_key(create_key_record(other, "other"))
+    assert [k.prefix for k in await store.revoke(other, key_id=hash_key(other))] == [other[:10] + "…"]
+    assert (await store.key(hash_key(other))).revoked  # type: ignore[union-attr]
 
 
 async def test_usage_sums_by_key_session_and_day(store: Store) -> None:

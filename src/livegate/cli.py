@@ -84,8 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--minutes-per-day", type=_positive(float), help="session-minutes allowed per UTC day")
     listing = key_commands.add_parser("list", help="the keys, without their secrets")
     listing.add_argument("--json", action="store_true", help="JSON instead of a table")
-    revoke = key_commands.add_parser("revoke", help="revoke a key by name or prefix; live sessions on it end within seconds")
-    revoke.add_argument("key", help="the key's name or the prefix shown by list")
+    revoke = key_commands.add_parser("revoke", help="revoke a key by name, prefix or the key itself; live sessions on it end within seconds")
+    revoke.add_argument("key", help="the key's name, the prefix shown by list, or the full key")
     for sub in (create, listing, revoke):
         sub.add_argument("--config", help="the gateway's config.yaml (for general_settings.database_url)")
     usage = commands.add_parser("usage", help="usage and cost by key, model and day", description="Usage and cost recorded by the gateway, by key, model and UTC day.")
@@ -291,7 +291,7 @@ async def _open_store(args: argparse.Namespace) -> Any:
 async def _run_keys(args: argparse.Namespace) -> int:
     import time
 
-    from livegate.keys import create_key_record, new_key
+    from livegate.keys import create_key_record, hash_key, new_key
 
     store = await _open_store(args)
     try:
@@ -314,13 +314,23 @@ async def _run_keys(args: argparse.Namespace) -> int:
             ]  # fmt: skip
             print(json.dumps(rows, indent=2) if args.json else _table(rows))
         else:
-            count = await store.revoke(args.key)
-            if not count:
-                raise ConfigError(f"no active key named or starting with {args.key!r}")
-            print(f"revoked {count} key{'s' if count > 1 else ''}")
+            # The full key is found by its hash, as the gateway finds it; it is never echoed back.
+            revoked = await store.revoke(args.key, key_id=hash_key(args.key))
+            if not revoked:
+                raise ConfigError(f"no active key matches {_echoed(args.key)} by name, prefix or full key")
+            names = ", ".join(f"{k.name} ({k.prefix})" for k in revoked)
+            print(f"revoked {len(revoked)} key{'s' if len(revoked) > 1 else ''}: {names}")
     finally:
         await store.close()
     return 0
+
+
+def _echoed(name_or_key: str) -> str:
+    """An operator's argument fit for a message: a full key only by its display prefix."""
+    from livegate.keys import KEY_PREFIX, shown
+
+    short = shown(name_or_key)
+    return short if name_or_key.startswith(KEY_PREFIX) and len(name_or_key) >= len(short) else repr(name_or_key)
 
 
 async def _run_usage(args: argparse.Namespace) -> int:

@@ -124,11 +124,12 @@ class Store:
     async def keys(self) -> list[KeyRecord]:
         return [_key(row) for row in await self._fetch(f"SELECT {_KEY_COLUMNS} FROM keys ORDER BY created_at")]
 
-    async def revoke(self, name_or_prefix: str) -> int:
-        matches = [k for k in await self.keys() if not k.revoked and (k.name == name_or_prefix or k.prefix == name_or_prefix)]
+    async def revoke(self, name_or_prefix: str, key_id: str | None = None) -> list[KeyRecord]:
+        """Revoke every active key with this name or display prefix, or whose hash is ``key_id``; returns them."""
+        matches = [k for k in await self.keys() if not k.revoked and (name_or_prefix in (k.name, k.prefix) or k.id == key_id)]
         for key in matches:
             await self._execute("UPDATE keys SET revoked = 1 WHERE id = ?", key.id)
-        return len(matches)
+        return matches
 
     # ---- ephemeral secrets -------------------------------------------------------------------
 

@@ -149,7 +149,7 @@ async def test_revoked_and_expired_keys_get_401(stack: Stack, capsys: pytest.Cap
     key = await make_key(stack, "leaver")
     expired = await make_key(stack, "old", expires_at=time.time() - 1)
     code, out, _ = await asyncio.to_thread(run_cli, capsys, "keys", "revoke", "leaver", "--config", str(stack.config))
-    assert (code, out.strip()) == (0, "revoked 1 key")
+    assert (code, out.strip()) == (0, f"revoked 1 key: leaver ({key[:10]}…)")
     for k, message in ((key, "revoked"), (expired, "expired")):
         status, body = await refused(stack.url("vertex-live"), k)
         assert status == 401
