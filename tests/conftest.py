@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import datetime
-import os
 import ipaddress
+import os
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from hypothesis import settings
 
 # Property tests: a few thousand examples in CI (scripts/test), many more in a long run that CI does
@@ -18,10 +22,6 @@ settings.register_profile("ci", max_examples=1500)
 settings.register_profile("long", max_examples=50_000)
 settings.register_profile("dev", max_examples=100)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 # These change google-genai's client mode and precedence (gemini-live.md §3.1).
 GOOGLE_ENV = (
