@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 from hypothesis import settings
 
 # Property tests: a few thousand examples in CI (scripts/test), many more in a long run that CI does
-# not make: HYPOTHESIS_PROFILE=long bash scripts/test tests/realtime/test_hostile.py
+# not make: HYPOTHESIS_PROFILE=long bash scripts/test tests/realtime/test_hostile.py --timeout=0
 settings.register_profile("ci", max_examples=1500)
 settings.register_profile("long", max_examples=50_000)
 settings.register_profile("dev", max_examples=100)

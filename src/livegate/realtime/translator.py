@@ -67,6 +67,12 @@ UPSTREAM_CLOSES = {
     1007: (1011, "invalid_request_error"),
     1008: (1008, "invalid_request_error"),
 }
+# OpenAI Realtime response.create parameters, GA and beta (openai-realtime.md §3.5).
+RESPONSE_PARAMETERS = {
+    "conversation", "input", "instructions", "metadata", "output_modalities", "modalities", "tools", "tool_choice",
+    "max_output_tokens", "max_response_output_tokens", "audio", "voice", "output_audio_format", "temperature", "prompt",
+    "reasoning", "parallel_tool_calls",
+}  # fmt: skip
 MAX_FAULTS = 5  # internal errors in one session before it is closed with 1011
 ITEM_HINT_S = 5.0  # a user item followed by nothing for this long: the LiteLLM setting is hinted at
 TEXT_DONE_WAIT_S = 0.05  # after generationComplete, how long a text-only response waits for turnComplete
@@ -443,7 +449,13 @@ class Translator:
             if name == "tool_choice" and value == "none":
                 refuse_tools = True  # livegate answers this response's calls itself, as for a session's "none"
                 continue
-            if name in ("output_modalities", "modalities") and isinstance(value, list) and value:
+            if name not in RESPONSE_PARAMETERS:
+                raise ClientError(f"Unknown parameter: 'response.{name}'.", code="unknown_parameter", param=f"response.{name}")
+            if name in ("output_modalities", "modalities"):
+                if not isinstance(value, list) or not value or not all(m in ("text", "audio") for m in value):
+                    raise ClientError(
+                        f"Invalid 'response.{name}': expected ['text'] or ['audio'].", code="invalid_value", param=f"response.{name}"
+                    )
                 wants_audio = "audio" in value
                 speaking = upstream_modality(self.route, self.session) == "AUDIO"
                 if wants_audio and not speaking:
@@ -454,7 +466,9 @@ class Translator:
                     )
                 text_output = not wants_audio
                 continue
-            if name == "instructions" and isinstance(value, str):
+            if name == "instructions":
+                if not isinstance(value, str):
+                    raise ClientError("Invalid type for 'response.instructions': expected a string.", code="invalid_type", param="response.instructions")
                 instructions = value
                 continue
             reason = {
