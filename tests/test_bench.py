@@ -13,7 +13,6 @@ KEYS = (
     "added_latency_ms_p50",
     "added_latency_ms_p99",
     "first_audio_added_ms_p50",
-    "max_sessions_per_core",
     "idle_session_kib",
     "startup_s",
     "cpu_bound_sessions_per_core",
@@ -32,6 +31,10 @@ async def test_a_short_benchmark_run_produces_every_figure(tmp_path: Path) -> No
     report = json.loads(out.read_text())
     for key in KEYS:
         assert isinstance(report[key], int | float), (key, report[key])
+    # The ramp's first level can already miss the latency bound on a loaded machine: then there is no
+    # capacity, and the report says what bound it; any other outcome is a number of sessions.
+    capacity, bound = report["max_sessions_per_core"], report["max_sessions_bound_by"]
+    assert isinstance(capacity, int) or (capacity is None and bound != "not reached"), (capacity, bound)
     assert report["livegate"]["turns"] > 0
     assert report["baseline"]["turns"] > 0
     assert report["livegate"]["errors"] == 0
