@@ -33,8 +33,10 @@ class JsonFormatter(logging.Formatter):
             "session": getattr(record, "session", None),
             "message": record.getMessage(),
         }
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
+        if record.exc_info and not record.exc_text:  # as logging.Formatter does: a filter may have set the text
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exception"] = record.exc_text
         return json.dumps(line, ensure_ascii=False)
 
 

@@ -25,6 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from livegate.accounting import Price
 from livegate.config import Deployment, GatewayConfig, database_url, redis_url
 from livegate.errors import ClientError, HandshakeError
+from livegate.gateway.edge import EdgeRunner
 from livegate.gateway.metrics import Metrics
 from livegate.gateway.pump import Pump
 from livegate.gateway.upstream import UpstreamConnector
@@ -129,7 +130,8 @@ class Gateway:
         for name, deployment in self.config.deployments.items():
             if name != "*":
                 self._connectors[name] = self._new_connector(deployment)
-        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+        # A malformed request gets a fixed 400, and aiohttp's logs never quote a request (issue 13).
+        self._runner = EdgeRunner(self.app, handle_signals=False, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True, reuse_port=self.reuse_port or None)
         await site.start()
