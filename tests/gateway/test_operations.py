@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import math
 import os
 import struct
@@ -107,6 +108,48 @@ async def test_metrics_count_a_sessions_frames_tokens_cost_reconnects_errors_and
     count = after[("livegate_added_latency_seconds_count", ())]
     assert count == after[("livegate_frames_total", (("direction", "upstream_in"),))]
     assert 0 < after[("livegate_added_latency_seconds_sum", ())] < count * 0.05
+
+
+async def test_the_session_end_log_counts_upstream_connections_not_reconnects(
+    gateway: tuple[EmulatorServer, Gateway], caplog: pytest.LogCaptureFixture
+) -> None:
+    emulator, gw = gateway
+    caplog.set_level(logging.INFO, logger="livegate")
+    url = f"ws://127.0.0.1:{gw.port}/v1/realtime?model=gemini-3.8-live"
+    headers = {"Authorization": "Bearer sk-ops"}
+
+    async def text_turn(ws: websockets.ClientConnection, text: str) -> None:
+        item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+        await ws.send(json.dumps({"type": "conversation.item.create", "item": item}))
+        await ws.send(json.dumps({"type": "response.create"}))
+        async with asyncio.timeout(10):
+            while json.loads(await ws.recv())["type"] != "response.done":
+                pass
+
+    async def ended(count: int) -> str:
+        """The newest session-end line, once there are ``count`` (the server ends a session just after the client)."""
+        async with asyncio.timeout(5):
+            while True:
+                lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("session ended")]
+                if len(lines) >= count:
+                    return lines[-1]
+                await asyncio.sleep(0.02)
+
+    async with websockets.connect(url, additional_headers=headers) as ws:  # nothing to say: Gemini is never called
+        assert json.loads(await ws.recv())["type"] == "session.created"
+    assert "upstream connections 0, reconnects none" in await ended(1)
+    async with websockets.connect(url, additional_headers=headers) as ws:
+        assert json.loads(await ws.recv())["type"] == "session.created"
+        await ws.send(json.dumps({"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"]}}))
+        await text_turn(ws, "one")
+    assert "upstream connections 1, reconnects none" in await ended(2)
+    async with websockets.connect(url, additional_headers=headers) as ws:
+        assert json.loads(await ws.recv())["type"] == "session.created"
+        await ws.send(json.dumps({"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"]}}))
+        await text_turn(ws, "one")
+        assert emulator.inject(Fault(when="seconds", action="go_away", at=0, time_left_s=5))
+        await text_turn(ws, "two")
+    assert "upstream connections 2, reconnects {'go_away': 1}" in await ended(3)
 
 
 async def test_health_and_ready(gateway: tuple[EmulatorServer, Gateway]) -> None:

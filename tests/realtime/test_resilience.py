@@ -66,6 +66,22 @@ def test_go_away_between_turns_resumes_on_a_new_connection_at_once() -> None:
     assert [h.text for h in session.history] == ["one", "You said: one", "two", "You said: two"]
 
 
+def test_upstream_connections_count_the_first_connection_and_each_reconnect() -> None:
+    b = bridge()
+    assert b.translator.upstream_connections == 0  # a session.update alone opens nothing
+    say(b, "one")
+    assert b.translator.upstream_connections == 1
+    inject(b, Fault(when="seconds", action="go_away", time_left_s=30))
+    assert b.translator.upstream_connections == session_of(b).counters.connections == 2
+    assert b.translator.generation == 1  # the reconnects only
+
+
+def test_a_session_ended_before_its_first_content_counts_no_upstream_connection() -> None:
+    b = bridge()
+    b.translator.end("idle_timeout", "No client event for 1 seconds: the session is closed.", 1000)
+    assert b.translator.upstream_connections == 0
+
+
 def test_go_away_during_a_reply_waits_for_its_end() -> None:
     b = bridge(audio_pace=1.0)
     b.send({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "a long story please"}]}})

@@ -292,7 +292,7 @@ class Gateway:
             traffic = pump.traffic
             log.info(
                 "session ended after %.1f s: frames in %d out %d, upstream connections %d, reconnects %s, errors %s",
-                time.time() - started, traffic.client_in_frames, traffic.client_out_frames, translator.generation,
+                time.time() - started, traffic.client_in_frames, traffic.client_out_frames, translator.upstream_connections,
                 dict(translator.reconnects) or "none", dict(translator.errors) or "none",
             )  # fmt: skip
             await accounts.end(grant, lease, session_id, time.time())

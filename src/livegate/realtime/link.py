@@ -79,6 +79,7 @@ class Link:
         self.route = route
         self.state = Upstream.IDLE
         self.generation = 0  # of the upstream connection in use
+        self.connections = 0  # upstream connections started, the first included (none while idle)
         self.resumption_handle: str | None = None
         self.actions: list[UpstreamAction] = []
         self.reconnect_reason = ""  # why the next connection is made
@@ -109,6 +110,7 @@ class Link:
         """The first connection, with the session's setup, when the first thing must go up."""
         if self.state is Upstream.IDLE:
             self.state = Upstream.SETTING_UP
+            self.connections += 1
             self.actions.append(StartUpstream(setup, self.generation, self.route.location))
 
     def send(self, frame: bytes) -> None:
@@ -230,6 +232,7 @@ class Link:
         self.switch_by = self.retry_at = None
         self.state = Upstream.SETTING_UP
         self.generation += 1
+        self.connections += 1
         self._resuming = bool(self.resumption_handle)
         if not self._resuming:
             self.send_first(reseed())

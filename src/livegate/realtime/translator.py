@@ -150,6 +150,11 @@ class Translator:
         return self.link.generation
 
     @property
+    def upstream_connections(self) -> int:
+        """Connections started to Gemini, the first included: ``generation`` counts only the reconnects."""
+        return self.link.connections
+
+    @property
     def reconnect_reason(self) -> str:
         return self.link.reconnect_reason
 
