@@ -360,6 +360,22 @@ async def test_secrets_are_refused_when_expired_unauthenticated_or_badly_asked_f
         await stack.client(child.value).realtime.client_secrets.create(session={"type": "realtime", "model": "vertex-live"})
 
 
+async def test_minting_checks_the_key_before_the_body(stack: Stack) -> None:
+    """As OpenAI does: a bad body with no key, or a wrong one, is a 401; only a caller it knows gets the 400."""
+    import aiohttp
+
+    bad_bodies = [b"{not json", json.dumps({"expires_after": {"anchor": "created_at", "seconds": 5}, "session": {"type": "realtime", "model": "vertex-live"}}).encode()]
+    callers = [({}, 401, "missing_api_key"), ({"Authorization": "Bearer lg-wrong"}, 401, "invalid_api_key"), ({"Authorization": f"Bearer {MASTER_KEY}"}, 400, None)]
+    async with aiohttp.ClientSession() as http:
+        for path in ("/v1/realtime/client_secrets", "/v1/realtime/sessions"):
+            for body in bad_bodies:
+                for headers, status, code in callers:
+                    async with http.post(stack.gateway.url + path, data=body, headers={"Content-Type": "application/json", **headers}) as response:
+                        error = (await response.json())["error"]
+                        assert response.status == status, (path, body, headers, error)
+                        assert code is None or error["code"] == code
+
+
 async def test_a_secret_minted_by_a_virtual_key_carries_its_limits_and_its_bill(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
     key = await make_key(stack, "minter", models=("vertex-live",))
     import openai

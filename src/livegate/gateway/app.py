@@ -314,17 +314,23 @@ class Gateway:
 
     async def _mint(self, request: web.Request, *, beta: bool) -> web.Response:
         assert self.accounts is not None
+        key = self._presented_key(request, [])
+        now = time.time()
+        try:
+            # OpenAI checks the key before the body: a bad body from an unknown caller is a 401, not a 400.
+            await self.accounts.identify(key, now)
+        except HandshakeError as exc:
+            return _error(exc.status, exc.message, exc.code)
         try:
             body = await request.json()
         except ValueError:
             return _error(400, "We could not parse the JSON body of your request.", "invalid_json")
-        now = time.time()
         try:
             minted = mint(body, beta=beta, now=now, session_id=session_ids()("sess"))
         except ClientError as exc:
             return _error(400, exc.message, exc.code, exc.error_type, exc.param)
         try:
-            grant = await self.accounts.authorize(self._presented_key(request, []), minted.model, now)
+            grant = await self.accounts.authorize(key, minted.model, now)
             if self.config.deployment(minted.model) is None:
                 raise HandshakeError(404, f"The model '{minted.model}' does not exist or you do not have access to it.", code="model_not_found")
             await self.accounts.issue_secret(grant, minted)
