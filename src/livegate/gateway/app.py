@@ -28,7 +28,7 @@ from livegate.errors import ClientError, HandshakeError
 from livegate.gateway.edge import EdgeRunner
 from livegate.gateway.metrics import Metrics
 from livegate.gateway.pump import Pump
-from livegate.gateway.upstream import UpstreamConnector
+from livegate.gateway.upstream import UpstreamConnector, UpstreamSocket
 from livegate.gemini.models import CATALOGUE
 from livegate.keys import Accounts, Grant
 from livegate.leases import Leases, LeaseStoreError
@@ -125,7 +125,7 @@ class Gateway:
         self.accounts = Accounts(await open_store(database_url(self.config)), master_key=self.master_key, prices=prices, leases=leases)
         self._watch = asyncio.create_task(self._watch_keys())
         self._renew = asyncio.create_task(self._renew_leases()) if leases is not None else None
-        self._http = aiohttp.ClientSession()
+        self._http = aiohttp.ClientSession(ws_response_class=UpstreamSocket)
         # Credentials are loaded now, so a bad key file stops the start instead of the first call.
         for name, deployment in self.config.deployments.items():
             if name != "*":
