@@ -342,19 +342,24 @@ class Gateway:
         """Live sessions on a key revoked or expired since they began end within KEY_CHECK_S."""
         while True:
             await asyncio.sleep(KEY_CHECK_S)
-            assert self.accounts is not None
             try:
-                verdicts: dict[str, str | None] = {}  # one look-up per key, however many sessions it has
-                for pump, (grant, _) in list(self._pumps.items()):
-                    if grant.key is not None:
-                        if grant.key.id not in verdicts:
-                            verdicts[grant.key.id] = await self.accounts.still_valid(grant.key, time.time())
-                        reason = verdicts[grant.key.id]
-                        if reason is not None:
-                            pump.translator.end("invalid_api_key", reason, 1008)
-                            await pump.flush()
+                await self._check_keys()
             except Exception as exc:  # the database went away for a moment: check again next time
                 log.warning("could not re-check the keys of live sessions: %s", exc)
+
+    async def _check_keys(self) -> None:
+        # A method of its own: the loop's variables die with it, so the last session checked is not
+        # held in _watch_keys's frame after it ends (issue 13).
+        assert self.accounts is not None
+        verdicts: dict[str, str | None] = {}  # one look-up per key, however many sessions it has
+        for pump, (grant, _) in list(self._pumps.items()):
+            if grant.key is not None:
+                if grant.key.id not in verdicts:
+                    verdicts[grant.key.id] = await self.accounts.still_valid(grant.key, time.time())
+                reason = verdicts[grant.key.id]
+                if reason is not None:
+                    pump.translator.end("invalid_api_key", reason, 1008)
+                    await pump.flush()
 
     async def _renew_leases(self) -> None:
         """With Redis: this instance's session leases, renewed every third of their life."""
