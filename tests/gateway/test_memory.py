@@ -1,0 +1,123 @@
+"""Memory per session returns to zero after the session ends (issue 13): a thousand text sessions over
+real sockets leave no socket, pump, translator or armed timer behind, and almost no bytes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import json
+import time
+import tracemalloc
+import weakref
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import websockets
+from aiohttp import ClientWebSocketResponse, web
+
+from livegate.config import embedded_config
+from livegate.emulator.server import EmulatorServer
+from livegate.emulator.state import EmulatorConfig
+from livegate.gateway.app import Gateway
+from livegate.gateway.pump import Pump
+from livegate.realtime.translator import Translator
+
+SESSIONS = 1000
+WARM_UP = 100
+CONCURRENT = 8
+SESSION_OBJECTS = (ClientWebSocketResponse, web.WebSocketResponse, Pump, Translator)
+
+
+@contextlib.asynccontextmanager
+async def stack() -> AsyncIterator[tuple[EmulatorServer, Gateway]]:
+    emulator = EmulatorServer(EmulatorConfig(turn_complete_after_playback=False))
+    async with emulator, Gateway(embedded_config(emulator.url), port=0) as gateway:
+        yield emulator, gateway
+
+
+async def text_session(url: str) -> None:
+    async with websockets.connect(url) as ws:
+
+        async def until(kind: str) -> None:
+            while json.loads(await ws.recv())["type"] != kind:
+                pass
+
+        await until("session.created")
+        session = {"type": "realtime", "output_modalities": ["text"]}
+        await ws.send(json.dumps({"type": "session.update", "session": session}))
+        item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello"}]}
+        await ws.send(json.dumps({"type": "conversation.item.create", "item": item}))
+        await ws.send(json.dumps({"type": "response.create"}))
+        await until("response.done")
+
+
+async def run_sessions(gateway: Gateway, emulator: EmulatorServer, count: int) -> None:
+    url = gateway.ws_url + "/realtime?model=gpt-realtime"
+    left = iter(range(count))
+
+    async def worker() -> None:
+        for _ in left:
+            await text_session(url)
+
+    async with asyncio.timeout(120):
+        await asyncio.gather(*(worker() for _ in range(CONCURRENT)))
+        await gateway._drained.wait()  # no session is live, and the last one is accounted for
+    await asyncio.sleep(0.1)  # its handler returns and aiohttp lets go of the connection
+    # The emulator keeps every session for resumption, as Gemini does for two hours (gemini-live.md §8):
+    # that memory is the test double's, not the gateway's.
+    emulator.state.sessions.clear()
+    emulator.state.handles.clear()
+
+
+def live_objects() -> Counter[str]:
+    gc.collect()
+    counts: Counter[str] = Counter()
+    for obj in gc.get_objects():
+        for kind in SESSION_OBJECTS:
+            if isinstance(obj, kind):
+                counts[kind.__name__] += 1
+        if isinstance(obj, asyncio.TimerHandle) and not obj.cancelled():
+            counts["armed TimerHandle"] += 1  # cancelled ones wait in the loop's heap, holding nothing
+    return counts
+
+
+async def test_a_closed_upstream_socket_is_freed_at_once() -> None:
+    async with stack() as (_, gateway):
+        deployment = gateway.config.deployment("gpt-realtime")
+        assert deployment is not None
+        upstream = await gateway._connector(deployment).connect()
+        # Closed from this side: Gemini's close frame arrives after aiohttp has cancelled its heartbeat.
+        await upstream.close()
+        freed = weakref.ref(upstream)
+        del upstream
+        await asyncio.sleep(0.1)  # the closed transport lets go of its protocol in a callback of its own
+        gc.collect()
+        assert freed() is None
+
+
+async def test_a_thousand_text_sessions_leave_nothing_behind() -> None:
+    async with stack() as (emulator, gateway):
+        # Caches, free lists, the database's pages and the loop's heap reach their size.
+        await run_sessions(gateway, emulator, WARM_UP)
+        before = live_objects()
+        tracing = not tracemalloc.is_tracing()
+        if tracing:
+            tracemalloc.start()
+        try:
+            traced_before = tracemalloc.get_traced_memory()[0]
+            started = time.monotonic()
+            await run_sessions(gateway, emulator, SESSIONS - WARM_UP)
+            seconds = time.monotonic() - started
+            after = live_objects()
+            grown = tracemalloc.get_traced_memory()[0] - traced_before
+        finally:
+            if tracing:
+                tracemalloc.stop()
+        left = {kind.__name__: after[kind.__name__] for kind in SESSION_OBJECTS if after[kind.__name__]}
+        timers = after["armed TimerHandle"] - before["armed TimerHandle"]
+        per_session = grown / (SESSIONS - WARM_UP)
+        print(f"{SESSIONS - WARM_UP} sessions in {seconds:.1f} s: {dict(after)}, {per_session:.0f} B each")
+        assert left == {}, f"objects of ended sessions still alive: {left}"
+        assert timers <= 5, f"{timers} more armed timers"
+        assert per_session < 512, f"{per_session:.0f} bytes per session"
