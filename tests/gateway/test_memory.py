@@ -1,5 +1,6 @@
 """Memory per session returns to zero after the session ends (issue 13): a thousand text sessions over
-real sockets leave no socket, pump, translator or armed timer behind, and almost no bytes."""
+real sockets leave no socket, pump, translator or armed timer behind, and almost no bytes; model names
+a client makes up leave no connector behind."""
 
 from __future__ import annotations
 
@@ -94,6 +95,12 @@ async def test_a_closed_upstream_socket_is_freed_at_once() -> None:
         await asyncio.sleep(0.1)  # the closed transport lets go of its protocol in a callback of its own
         gc.collect()
         assert freed() is None
+
+
+async def test_the_names_a_wildcard_serves_share_one_connector() -> None:
+    async with Gateway(embedded_config("http://127.0.0.1:9"), port=0) as gateway:
+        deployments = [gateway.config.deployment(name) for name in ("gpt-realtime", "made-up-1", "made-up-2")]
+        assert len({gateway._connector(d) for d in deployments if d is not None}) == 1
 
 
 async def test_a_thousand_text_sessions_leave_nothing_behind() -> None:

@@ -175,10 +175,14 @@ class Gateway:
         await self.stop()
 
     def _connector(self, deployment: Deployment) -> UpstreamConnector:
-        connector = self._connectors.get(deployment.model_name)
+        # The names a wildcard serves share its connector (its URL and credentials): one per name was
+        # a connector, a deployment and, on Vertex, credentials of their own for every name a client
+        # made up, kept for the life of the process (issue 13).
+        name = deployment.model_name if deployment.model_name in self.config.deployments else "*"
+        connector = self._connectors.get(name)
         if connector is None:
-            connector = self._new_connector(deployment)
-            self._connectors[deployment.model_name] = connector
+            connector = self._new_connector(self.config.deployments[name])
+            self._connectors[name] = connector
         return connector
 
     def _new_connector(self, deployment: Deployment) -> UpstreamConnector:
