@@ -1,6 +1,6 @@
-"""Memory per session returns to zero after the session ends (issue 13): a thousand text sessions over
-real sockets leave no socket, pump, translator or armed timer behind, and almost no bytes; model names
-a client makes up leave no connector behind."""
+"""Memory per session returns to zero after the session ends (issue 13), whichever side closes: a
+thousand text sessions over real sockets leave no socket, pump, translator or armed timer behind, and
+almost no bytes; model names a client makes up leave no connector behind."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 import websockets
 from aiohttp import ClientWebSocketResponse, web
 
-from livegate.config import embedded_config
+from livegate.config import Limits, embedded_config
 from livegate.emulator.server import EmulatorServer
 from livegate.emulator.state import EmulatorConfig
 from livegate.gateway.app import Gateway
@@ -31,10 +31,13 @@ SESSION_OBJECTS = (ClientWebSocketResponse, web.WebSocketResponse, Pump, Transla
 
 
 @contextlib.asynccontextmanager
-async def stack() -> AsyncIterator[tuple[EmulatorServer, Gateway]]:
+async def stack(limits: Limits | None = None) -> AsyncIterator[tuple[EmulatorServer, Gateway]]:
     emulator = EmulatorServer(EmulatorConfig(turn_complete_after_playback=False))
-    async with emulator, Gateway(embedded_config(emulator.url), port=0) as gateway:
-        yield emulator, gateway
+    async with emulator:
+        config = embedded_config(emulator.url)
+        config.limits = limits or config.limits
+        async with Gateway(config, port=0) as gateway:
+            yield emulator, gateway
 
 
 async def text_session(url: str) -> None:
@@ -51,6 +54,13 @@ async def text_session(url: str) -> None:
         await ws.send(json.dumps({"type": "conversation.item.create", "item": item}))
         await ws.send(json.dumps({"type": "response.create"}))
         await until("response.done")
+
+
+async def idle_session(url: str) -> None:
+    async with websockets.connect(url) as ws:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            while True:
+                await ws.recv()
 
 
 async def run_sessions(gateway: Gateway, emulator: EmulatorServer, count: int) -> None:
@@ -83,6 +93,16 @@ def live_objects() -> Counter[str]:
     return counts
 
 
+def session_objects(counts: Counter[str]) -> dict[str, int]:
+    return {kind.__name__: counts[kind.__name__] for kind in SESSION_OBJECTS if counts[kind.__name__]}
+
+
+async def test_the_names_a_wildcard_serves_share_one_connector() -> None:
+    async with Gateway(embedded_config("http://127.0.0.1:9"), port=0) as gateway:
+        deployments = [gateway.config.deployment(name) for name in ("gpt-realtime", "made-up-1", "made-up-2")]
+        assert len({gateway._connector(d) for d in deployments if d is not None}) == 1
+
+
 async def test_a_closed_upstream_socket_is_freed_at_once() -> None:
     async with stack() as (_, gateway):
         deployment = gateway.config.deployment("gpt-realtime")
@@ -97,10 +117,14 @@ async def test_a_closed_upstream_socket_is_freed_at_once() -> None:
         assert freed() is None
 
 
-async def test_the_names_a_wildcard_serves_share_one_connector() -> None:
-    async with Gateway(embedded_config("http://127.0.0.1:9"), port=0) as gateway:
-        deployments = [gateway.config.deployment(name) for name in ("gpt-realtime", "made-up-1", "made-up-2")]
-        assert len({gateway._connector(d) for d in deployments if d is not None}) == 1
+async def test_sessions_the_gateway_ends_leave_no_socket_behind() -> None:
+    async with stack(Limits(idle_timeout_s=0.2)) as (_, gateway):
+        # Closed by the gateway: the client's close frame arrives after aiohttp has cancelled its heartbeat.
+        url = gateway.ws_url + "/realtime?model=gpt-realtime"
+        await asyncio.gather(*(idle_session(url) for _ in range(50)))
+        await gateway._drained.wait()
+        await asyncio.sleep(0.1)
+        assert session_objects(live_objects()) == {}
 
 
 async def test_a_thousand_text_sessions_leave_nothing_behind() -> None:
@@ -121,7 +145,7 @@ async def test_a_thousand_text_sessions_leave_nothing_behind() -> None:
         finally:
             if tracing:
                 tracemalloc.stop()
-        left = {kind.__name__: after[kind.__name__] for kind in SESSION_OBJECTS if after[kind.__name__]}
+        left = session_objects(after)
         timers = after["armed TimerHandle"] - before["armed TimerHandle"]
         per_session = grown / (SESSIONS - WARM_UP)
         print(f"{SESSIONS - WARM_UP} sessions in {seconds:.1f} s: {dict(after)}, {per_session:.0f} B each")

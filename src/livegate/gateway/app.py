@@ -28,7 +28,8 @@ from livegate.errors import ClientError, HandshakeError
 from livegate.gateway.edge import EdgeRunner
 from livegate.gateway.metrics import Metrics
 from livegate.gateway.pump import Pump
-from livegate.gateway.upstream import UpstreamConnector, UpstreamSocket
+from livegate.gateway.sockets import ClientSocket, UpstreamSocket
+from livegate.gateway.upstream import UpstreamConnector
 from livegate.gemini.models import CATALOGUE
 from livegate.keys import Accounts, Grant
 from livegate.leases import Leases, LeaseStoreError
@@ -217,7 +218,7 @@ class Gateway:
             return self._refuse(exc)
         # Browsers need a selected subprotocol; never the one carrying the key (openai-realtime.md §1.5).
         limits = self.config.limits
-        ws = web.WebSocketResponse(
+        ws = ClientSocket(
             protocols=("realtime",) if "realtime" in offered else (),
             autoping=True,
             heartbeat=CLIENT_PING_S,

@@ -26,7 +26,7 @@ from livegate.config import Deployment
 from livegate.errors import ConfigError, UpstreamError
 from livegate.gemini.models import Flavour
 
-__all__ = ["TokenSource", "UpstreamConnector", "UpstreamSocket", "upstream_url"]
+__all__ = ["TokenSource", "UpstreamConnector", "upstream_url"]
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 REFRESH_MARGIN_S = 300  # refresh five minutes before expiry, well ahead of any live setup
@@ -111,21 +111,6 @@ def _load(info: dict[str, Any]) -> Any:  # google-auth's loaders are untyped
     if str(source.get("environment_id", "")).startswith("aws"):
         return aws.Credentials.from_info(info, scopes=SCOPES)
     return identity_pool.Credentials.from_info(info, scopes=SCOPES)
-
-
-class UpstreamSocket(aiohttp.ClientWebSocketResponse):
-    """aiohttp's client WebSocket, with no heartbeat armed once it is closed (issue 13).
-
-    Closing from this side, aiohttp 3.14 cancels the heartbeat, sends its close frame and reads until
-    Gemini's (RFC 6455 §7.1.1); the arrival of that frame calls ``_on_data_received``, which arms the
-    heartbeat again. The timer then held every closed socket, its connection and its buffers for a ping
-    interval and a half (60 s + 30 s for the pong, by default). A private hook: if aiohttp renames it,
-    tests/gateway/test_memory.py fails.
-    """
-
-    def _on_data_received(self) -> None:
-        if not self.closed:
-            super()._on_data_received()
 
 
 class UpstreamConnector:
