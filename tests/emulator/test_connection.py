@@ -367,6 +367,21 @@ def test_unknown_or_expired_handle_closes_1007() -> None:
     assert late.setup(sessionResumption={"handle": handle}) == [Close(1007, "Request contains an invalid argument.")]
 
 
+def test_sessions_and_handles_are_let_go_once_nothing_can_resume_them() -> None:
+    state = EmulatorState(fast(handle_ttl_s=10))
+    first = Driver(state=state)
+    first.setup(sessionResumption={})
+    open_one = Driver(state=state)
+    open_one.setup(sessionResumption={})
+    first.connection.connection_lost(first.now)
+    Driver(state=state, now=T0 + 5).setup(sessionResumption={})
+    assert len(state.sessions) == 3  # within the handle's two hours (here 10 s) it can still be resumed
+    Driver(state=state, now=T0 + 70).setup(sessionResumption={})
+    assert len(state.sessions) == 3  # the ended one is gone; the open one and the newer ones stay
+    assert open_one.connection.session is not None and open_one.connection.session.id in state.sessions
+    assert all(point.expires > T0 + 70 for point in state.handles.values())
+
+
 def test_transparent_resumption_reports_the_last_consumed_message_index() -> None:
     driver = Driver(route=VERTEX)
     driver.setup(model=VERTEX_TEXT_MODEL, generationConfig={"responseModalities": ["TEXT"]}, sessionResumption={"transparent": True})

@@ -257,6 +257,7 @@ class Connection:
         self._timers.clear()
         if self.session is not None and self.session.open_connection is self:
             self.session.open_connection = None
+            self.session.ended_at = self._now
 
     def _latency(self) -> float:
         scenario_latency = self.config.scenario.latency_ms
@@ -407,6 +408,7 @@ class Connection:
             if token.uses > 0:
                 token.uses = token.uses - 1 or -1
         session = Session(self.state.ids("session"), self.route.flavour, model, setup, now)
+        self.state.forget_expired(now)
         self.state.sessions[session.id] = session
         return session
 

@@ -110,6 +110,7 @@ class Session:
     used_video: bool = False
     user_project: str | None = None  # x-goog-user-project of the last connection
     open_connection: object | None = None
+    ended_at: float | None = None  # when its last connection closed
 
     def snapshot(self) -> dict[str, Any]:
         c = self.counters
@@ -165,6 +166,7 @@ class EmulatorState:
     ephemeral_tokens: dict[str, EphemeralToken] = field(default_factory=dict)
     service_accounts: dict[str, bytes] = field(default_factory=dict)  # client_email -> public key PEM
     refresh_tokens: set[str] = field(default_factory=set)
+    _forget_at: float = 0.0
 
     def issue_access_token(self, now: float) -> tuple[str, int]:
         token = "ya29." + self.ids("access-token")
@@ -183,6 +185,18 @@ class EmulatorState:
         )
         session.handle = handle
         return handle
+
+    def forget_expired(self, now: float) -> None:
+        """Handles live two hours after a session ends (gemini-live.md §6.5); then nothing can resume it,
+        and the service lets it go. Checked at most once a minute, when a session begins."""
+        if now < self._forget_at:
+            return
+        self._forget_at = now + 60.0
+        ttl = self.config.handle_ttl_s
+        for handle in [h for h, point in self.handles.items() if now >= point.expires]:
+            del self.handles[handle]
+        for session_id in [i for i, s in self.sessions.items() if s.open_connection is None and s.ended_at is not None and now >= s.ended_at + ttl]:
+            del self.sessions[session_id]
 
     def resume(self, handle: str, now: float) -> Session | None:
         """The session as it was when ``handle`` was issued: what came after is not in its context, and
