@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import struct
 import zlib
 from collections.abc import AsyncIterator
@@ -211,3 +212,47 @@ async def test_session_update_mid_conversation_keeps_the_conversation(fast: tupl
     assert [f.name for f in session.setup.functions] == ["get_weather"]
     assert [h.text for h in session.history][:2] == ["my name is Ada", "You said: my name is Ada"]  # ...and the old turns
     assert session.counters.resumptions == 1
+
+
+@pytest.mark.parametrize("model", ["gpt-realtime", "gemini-2.5-flash-native-audio-preview-12-2025"], ids=["3.8-default", "2.5"])
+async def test_agents_sdk_tool_turn_at_real_timing_is_one_agent_turn_per_response(model: str) -> None:
+    """The Agents SDK answers the tool the instant response.done arrives, while Gemini's turnComplete is
+    still to come (it waits for the playback of the speech before the call): no empty turn, no agent_end
+    between two agent_starts, and the answer in the response the SDK asked for."""
+    TOOL_CALLS.clear()
+    seen: list[str] = []
+    answers: list[str] = []
+    tool_responses = 0
+    async for emulator, _, gateway in stack(turn_complete_after_playback=True):
+        agent = RealtimeAgent(name="assistant", instructions="Use your tools.", tools=[get_weather])
+        session = await RealtimeRunner(agent).run(model_config={"url": f"{gateway.ws_url}/realtime?model={model}", "api_key": "any"})
+        async with session:
+            await session.send_message("What is the weather? get_weather city=Paris")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(20) as limit:
+                    await watch(session, seen, answers, limit)
+        tool_responses = emulator.session().counters.tool_responses
+    assert TOOL_CALLS == ["Paris"]
+    # The first response holds the call (after the speech before it, on 3.8); the second the answer.
+    first = "done:2" if model == "gpt-realtime" else "done:1"
+    assert seen == ["created", "agent_start", first, "agent_end", "tool_start", "tool_end", "created", "agent_start", "done:1", "agent_end"], seen
+    assert any("Here is what I found" in a for a in answers)
+    assert tool_responses == 1
+
+
+async def watch(session: Any, seen: list[str], answers: list[str], limit: asyncio.Timeout) -> None:
+    """Record the responses and the agent's turns; once the answer is in, one more second of them (Gemini's
+    late turnComplete comes then: nothing more may follow)."""
+    async for event in session:
+        assert event.type != "error", event
+        if event.type == "raw_model_event" and getattr(event.data, "type", "") == "raw_server_event":
+            raw = event.data.data
+            if raw.get("type") == "response.done":
+                seen.append(f"done:{len(raw['response']['output'])}")
+                answers += [p.get("transcript") or "" for item in raw["response"]["output"] if item["type"] == "message" for p in item["content"]]
+                if any("Here is what I found" in a for a in answers):
+                    limit.reschedule(asyncio.get_running_loop().time() + 1.0)
+            elif raw.get("type") == "response.created":
+                seen.append("created")
+        elif event.type in ("agent_start", "agent_end", "tool_start", "tool_end"):
+            seen.append(event.type)
