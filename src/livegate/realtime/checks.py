@@ -15,6 +15,8 @@ __all__ = [
     "check_session",
     "decode_base64",
     "image_blob",
+    "split_data_url",
+    "type_name",
 ]
 
 # OpenAI: function names are [a-zA-Z0-9_-], at most 64. Gemini: they start with a letter or an
@@ -33,8 +35,13 @@ def _invalid(message: str, param: str, code: str = "invalid_value") -> ClientErr
     return ClientError(message, code=code, param=param)
 
 
+def type_name(value: Any) -> str:
+    """How OpenAI's errors name a JSON value's type."""
+    return "null" if value is None else _KINDS.get(type(value), "another type")
+
+
 def _type_error(param: str, expected: str, value: Any) -> ClientError:
-    got = "null" if value is None else _KINDS.get(type(value), "another type")
+    got = type_name(value)
     return _invalid(f"Invalid type for '{param}': expected {expected}, but got {got} instead.", param, "invalid_type")
 
 
@@ -69,7 +76,7 @@ def _optional_object(value: Any, param: str) -> dict[str, Any] | None:
 
 def _one_of(value: Any, param: str, allowed: tuple[str, ...]) -> None:
     if not isinstance(value, str) or value not in allowed:
-        shown = value if isinstance(value, str | int | float | bool) else _KINDS.get(type(value), "another type")
+        shown = value if isinstance(value, str | int | float | bool) else type_name(value)
         raise _invalid(f"Invalid value: '{shown}'. Supported values are: {', '.join(repr(a) for a in allowed)}.", param)
 
 
@@ -82,11 +89,16 @@ def decode_base64(data: str, param: str) -> bytes:
         raise _invalid(f"Invalid '{param}': expected base64-encoded data.", param) from None
 
 
+def split_data_url(url: str) -> tuple[str, str]:
+    """A data URL's MIME type and its data, as written."""
+    head, _, data = url.partition(",")
+    return head.removeprefix("data:").removesuffix(";base64"), data
+
+
 def image_blob(url: str, param: str) -> tuple[str, str]:
     """A data URL's MIME type and base64 data, checked as Gemini takes images: JPEG or PNG bytes."""
-    head, _, data = url.partition(",")
-    mime = head.removeprefix("data:").removesuffix(";base64")
-    if mime not in _IMAGE_MAGIC or not head.endswith(";base64") or not data:
+    mime, data = split_data_url(url)
+    if mime not in _IMAGE_MAGIC or not url.partition(",")[0].endswith(";base64") or not data:
         raise _invalid("Invalid 'image_url': expected a base64 data URL of a JPEG or PNG image.", param)
     raw = decode_base64(data, param)
     if not raw.startswith(_IMAGE_MAGIC[mime]):

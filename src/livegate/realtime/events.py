@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from livegate.errors import ClientError
+from livegate.realtime.checks import type_name
 
 __all__ = [
     "ClientEvent",
@@ -125,7 +126,6 @@ CLIENT_EVENT_TYPES = (
     "response.cancel",
 )
 MAX_EVENT_ID = 512
-_KINDS = {str: "a string", dict: "an object", list: "an array", int: "an integer", float: "a number", bool: "a boolean"}
 
 
 def parse_client_event(data: str | bytes) -> ClientEvent:
@@ -200,7 +200,7 @@ def _parse(kind: Any, event: dict[str, Any], event_id: str | None) -> ClientEven
 def _missing_or_type(event: dict[str, Any], name: str, expected: str, event_id: str | None) -> ClientError:
     if event.get(name) is None:
         return ClientError(f"Missing required parameter: '{name}'.", code="missing_required_parameter", param=name, event_id=event_id)
-    got = _KINDS.get(type(event[name]), "another type")
+    got = type_name(event[name])
     return ClientError(
         f"Invalid type for '{name}': expected {expected}, but got {got} instead.", code="invalid_type", param=name, event_id=event_id
     )

@@ -99,6 +99,11 @@ class Responses:
         self.emit("response.created", response=self.render(response))
         return response
 
+    @property
+    def answering(self) -> bool:
+        """Gemini's turn in progress belongs to the response the client is still being sent."""
+        return self.owner is not None and self.owner is self.active
+
     def target(self) -> Response | None:
         """The response Gemini's output goes to now, or None when it belongs to a response already done
         (rule 3). A turn nobody asked for (Gemini's own voice activity detection) gets a response of its

@@ -26,7 +26,7 @@ from livegate.gemini.closes import parse_duration
 from livegate.gemini.route import UpstreamRoute
 from livegate.gemini.setup import build_setup, upstream_modality
 from livegate.gemini.usage import openai_usage
-from livegate.realtime.checks import check_metadata, image_blob
+from livegate.realtime.checks import check_metadata, split_data_url
 from livegate.realtime.conversation import Conversation, normalize_item, render_item
 from livegate.realtime.events import (
     ClientEvent,
@@ -105,7 +105,7 @@ class Translator:
         self._hinted = False
         self.notices: list[str] = []  # advice for the operator's log, never for the client: the shell drains it
         self.faults: list[tuple[str, Exception]] = []  # internal errors met, for the shell's log
-        self._faults_logged = 0
+        self._fault_count = 0
         self.beta = beta
         self.ids = ids
         self.session = Session(model, ids("sess"), now)
@@ -353,7 +353,7 @@ class Translator:
                 )
         if self._text_done_by is not None and now >= self._text_done_by:
             self._text_done_by = None
-            if self.responses.owner is not None and self.responses.owner is self.responses.active:
+            if self.responses.answering:
                 self.responses.finish("completed")
         self.turns.tick(now)
         link = self.link
@@ -388,7 +388,7 @@ class Translator:
 
     def _item_create(self, event: ConversationItemCreate) -> dict[str, Any]:
         item = normalize_item(event.item, lambda: self.ids("item"), beta=self.beta)
-        images = [image_blob(part["image_url"], "item.content") for part in item.get("content", ()) if part["type"] == "input_image"]
+        images = [split_data_url(part["image_url"]) for part in item.get("content", ()) if part["type"] == "input_image"]
         previous = self.conversation.insert(item, event.previous_item_id)
         if images:
             # Gemini Live takes images as video frames (gemini-live.md §4.5, §8: at most one a second).
@@ -624,9 +624,10 @@ class Translator:
                 responses.transcript(spoken)
             else:
                 responses.text(spoken)
-        if content.get("generationComplete") is True and responses.owner is not None and responses.owner is responses.active:
+        owner = responses.owner
+        if content.get("generationComplete") is True and owner is not None and owner is responses.active:
             responses.close_message()
-            if responses.owner.text_output:
+            if owner.text_output:
                 # A text-only client has all of its reply, but Gemini's turnComplete (with the usage) waits
                 # for the playback time of audio it never hears (gemini-live.md §6.2): the response is done
                 # when turnComplete comes at once, or after a moment without it; its usage follows it.
@@ -635,7 +636,7 @@ class Translator:
     def _shown(self) -> Response | None:
         """The response Gemini's output goes to, or None for the rest of a turn whose response is done."""
         responses = self.responses
-        if responses.owner is None or responses.owner is responses.active:
+        if responses.owner is None or responses.answering:
             self.turns.reply_begins()
         return responses.target()
 
@@ -647,7 +648,7 @@ class Translator:
         # Gemini Live: interrupted > (toolCallCancellation) > turnComplete, and nothing more of the cut
         # turn (gemini-live.md §6.3).
         responses = self.responses
-        if responses.owner is not None and responses.owner is responses.active:
+        if responses.answering:
             self.turns.interrupted()
         # Otherwise: the end of a turn whose response is already done; a newer response is not touched.
 
@@ -688,7 +689,8 @@ class Translator:
         """A bug met while handling one event: the client is told, the shell logs the traceback (never
         the payload), and the session goes on; after a few, its state is not trusted any more."""
         self.faults.append((where, exc))
-        if len(self.faults) + self._faults_logged >= MAX_FAULTS:
+        self._fault_count += 1
+        if self._fault_count >= MAX_FAULTS:
             self.end("server_error", "livegate met repeated internal errors in this session; reconnect to continue.", 1011)
             return
         self._error(ClientError(
@@ -699,7 +701,6 @@ class Translator:
     def drain_faults(self) -> list[tuple[str, Exception]]:
         """The faults met since the last call, for the shell's log."""
         out, self.faults = self.faults, []
-        self._faults_logged += len(out)
         return out
 
     def _error(self, exc: ClientError) -> None:
