@@ -118,9 +118,9 @@ async def test_usage_sums_by_key_session_and_day(store: Store) -> None:
     await store.add_key(create_key_record(key, "billing"))
     day = 1_790_000_000.0  # 2026-09-21 UTC
     await store.session_started("sess_1", hash_key(key), "m", day)
-    await store.add_usage(usage("resp_1", hash_key(key), "m", day, 0.25))
-    await store.add_usage(usage("resp_2", hash_key(key), "m", day + 60, 0.5))
-    await store.add_usage(usage("resp_3", None, "m", day + 86400, None, session="sess_2"))
+    await store.add_usage([usage("resp_1", hash_key(key), "m", day, 0.25)])
+    await store.add_usage([usage("resp_2", hash_key(key), "m", day + 60, 0.5)])
+    await store.add_usage([usage("resp_3", None, "m", day + 86400, None, session="sess_2")])
     await store.session_ended("sess_1", day + 120)
     assert await store.spent(hash_key(key)) == pytest.approx(0.75)
     assert await store.session_cost("sess_1") == pytest.approx(0.75)

@@ -195,19 +195,27 @@ class Accounts:
             return self.prices[model]
         return DEFAULT_PRICES.get(model)
 
-    async def record(self, record: UsageRecord) -> UsageRecord:
-        priced = cost(record.usage, self.price(record.upstream_model))
-        if priced is None and record.upstream_model not in self._warned:
-            self._warned.add(record.upstream_model)
-            log.warning("model %s has no price: its usage is recorded as unpriced (set input_cost_per_token etc.)", record.upstream_model)
-        stored = UsageRecord(**{**record.__dict__, "cost_usd": priced})
+    async def record(self, records: list[UsageRecord]) -> list[UsageRecord]:
+        """Responses' usage, priced and stored in one transaction; with Redis, each key's spend is shared."""
+        stored = []
+        for record in records:
+            priced = cost(record.usage, self.price(record.upstream_model))
+            if priced is None and record.upstream_model not in self._warned:
+                self._warned.add(record.upstream_model)
+                log.warning("model %s has no price: its usage is recorded as unpriced (set input_cost_per_token etc.)", record.upstream_model)
+            stored.append(UsageRecord(**{**record.__dict__, "cost_usd": priced}))
         await self.store.add_usage(stored)
-        if self.leases is not None and priced and record.key_id is not None:
-            try:
-                if not await self.leases.add_spend(record.key_id, priced):
-                    await self.leases.seed(record.key_id, await self.store.spent(record.key_id))  # includes this response
-            except LeaseStoreError as exc:
-                log.warning("spend not shared through Redis (recorded in the database): %s", exc)
+        if self.leases is not None:
+            spends: dict[str, float] = {}
+            for record in stored:
+                if record.cost_usd and record.key_id is not None:
+                    spends[record.key_id] = spends.get(record.key_id, 0.0) + record.cost_usd
+            for key_id, spend in spends.items():
+                try:
+                    if not await self.leases.add_spend(key_id, spend):
+                        await self.leases.seed(key_id, await self.store.spent(key_id))  # includes these responses
+                except LeaseStoreError as exc:
+                    log.warning("spend not shared through Redis (recorded in the database): %s", exc)
         return stored
 
     async def still_valid(self, key: KeyRecord, now: float) -> str | None:

@@ -155,18 +155,21 @@ class Store:
 
     # ---- usage and sessions ------------------------------------------------------------------
 
-    async def add_usage(self, record: UsageRecord) -> None:
-        usage = record.usage
-        inputs, outputs = usage.get("input_token_details") or {}, usage.get("output_token_details") or {}
-        await self._execute(
+    async def add_usage(self, records: list[UsageRecord]) -> None:
+        """Usage rows in one transaction (the gateway writes them in batches: gateway/ledger.py)."""
+        query = (
             "INSERT INTO usage (response_id, key_id, model, upstream_model, session_id, at, status, input_tokens, output_tokens,"
             " input_text, input_audio, input_image, input_cached, output_text, output_audio, cost_usd, priced)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            record.response_id, record.key_id, record.model, record.upstream_model, record.session_id, record.at,
-            record.status, usage.get("input_tokens", 0), usage.get("output_tokens", 0), inputs.get("text_tokens", 0),
-            inputs.get("audio_tokens", 0), inputs.get("image_tokens", 0), inputs.get("cached_tokens", 0),
-            outputs.get("text_tokens", 0), outputs.get("audio_tokens", 0), record.cost_usd, int(record.cost_usd is not None),
-        )  # fmt: skip
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+        rows = [_usage_row(record) for record in records]
+        if not rows:
+            return
+        if self.postgres:
+            await self._db.executemany(self._sql(query), rows)
+        else:
+            await self._db.executemany(query, rows)
+            await self._db.commit()
 
     async def spent(self, key_id: str) -> float:
         rows = await self._fetch("SELECT COALESCE(SUM(cost_usd), 0) FROM usage WHERE key_id = ?", key_id)
@@ -242,3 +245,14 @@ async def open_store(url: str) -> Store:
         raise ValueError(f"database_url: expected sqlite:///path or postgresql://…, got {url!r}")
     await store.migrate()
     return store
+
+
+def _usage_row(record: UsageRecord) -> tuple[Any, ...]:
+    usage = record.usage
+    inputs, outputs = usage.get("input_token_details") or {}, usage.get("output_token_details") or {}
+    return (
+        record.response_id, record.key_id, record.model, record.upstream_model, record.session_id, record.at,
+        record.status, usage.get("input_tokens", 0), usage.get("output_tokens", 0), inputs.get("text_tokens", 0),
+        inputs.get("audio_tokens", 0), inputs.get("image_tokens", 0), inputs.get("cached_tokens", 0),
+        outputs.get("text_tokens", 0), outputs.get("audio_tokens", 0), record.cost_usd, int(record.cost_usd is not None),
+    )  # fmt: skip

@@ -15,19 +15,19 @@ from collections import Counter
 from collections.abc import AsyncIterator
 
 import websockets
-from aiohttp import ClientWebSocketResponse, web
+from picows import WSCloseCode, WSFrame, WSListener, WSTransport
 
 from livegate.config import Limits, embedded_config
 from livegate.emulator.server import EmulatorServer
 from livegate.emulator.state import EmulatorConfig
 from livegate.gateway.app import Gateway
-from livegate.gateway.pump import Pump
+from livegate.gateway.pump import ClientListener, Pump, UpstreamListener
 from livegate.realtime.translator import Translator
 
 SESSIONS = 1000
 WARM_UP = 100
 CONCURRENT = 8
-SESSION_OBJECTS = (ClientWebSocketResponse, web.WebSocketResponse, Pump, Translator)
+SESSION_OBJECTS = (WSTransport, ClientListener, UpstreamListener, Pump, Translator)
 
 
 @contextlib.asynccontextmanager
@@ -103,18 +103,28 @@ async def test_the_names_a_wildcard_serves_share_one_connector() -> None:
         assert len({gateway._connector(d) for d in deployments if d is not None}) == 1
 
 
+class Listener(WSListener):
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        pass
+
+
 async def test_a_closed_upstream_socket_is_freed_at_once() -> None:
     async with stack() as (_, gateway):
         deployment = gateway.config.deployment("gpt-realtime")
         assert deployment is not None
-        upstream = await gateway._connector(deployment).connect()
-        # Closed from this side: Gemini's close frame arrives after aiohttp has cancelled its heartbeat.
-        await upstream.close()
-        freed = weakref.ref(upstream)
+        before = live_objects()["armed TimerHandle"]
+        upstream = await gateway._connector(deployment).connect(None, Listener)
+        # Closed from this side, with its keepalive pings armed (aiohttp re-armed them: issue 13).
+        upstream.send_close(WSCloseCode.OK)
+        upstream.disconnect()
+        await upstream.wait_disconnected()
+        freed = weakref.ref(upstream.listener_proxy.__self__) if hasattr(upstream, "listener_proxy") else None
         del upstream
         await asyncio.sleep(0.1)  # the closed transport lets go of its protocol in a callback of its own
-        gc.collect()
-        assert freed() is None
+        counts = live_objects()
+        assert counts["WSTransport"] == 0
+        assert counts["armed TimerHandle"] <= before
+        assert freed is None or freed() is None
 
 
 async def test_sessions_the_gateway_ends_leave_no_socket_behind() -> None:

@@ -1,12 +1,13 @@
-"""The pump's own edge: a send to a Gemini connection that is already going down (issue 7's survival
-test found it) must leave the session to the reader's close report, not end it."""
+"""The pump's own edges on real sockets: a send to a Gemini connection that is already going down
+(issue 7's survival test found it) leaves the session to the reader's close report, and the pump
+writes what the translator produced without a task, a lock or an await (issue 14)."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
 
-import aiohttp
-from aiohttp import web
+import picows
+from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
 
 from livegate.config import embedded_config
 from livegate.gateway.app import session_ids
@@ -14,28 +15,59 @@ from livegate.gateway.pump import Pump
 from livegate.realtime.translator import SendUpstream, Translator
 
 
-class ClosingUpstream:
-    """An aiohttp client socket whose transport is closing but which does not know it yet."""
-
-    closed = False
-
+class Recorder(WSListener):
     def __init__(self) -> None:
-        self.attempts = 0
+        self.frames: list[bytes] = []
 
-    async def send_frame(self, frame: bytes, opcode: Any) -> None:
-        self.attempts += 1
-        raise aiohttp.ClientConnectionResetError("Cannot write to closing transport")
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if frame.msg_type is WSMsgType.TEXT:
+            self.frames.append(frame.get_payload_as_bytes())
 
 
-async def test_a_send_to_a_closing_upstream_does_not_end_the_session() -> None:
+def pump_for_tests() -> Pump:
     deployment = embedded_config("http://127.0.0.1:9").deployment("gpt-realtime")
     assert deployment is not None
     translator = Translator(route=deployment.route, model="gpt-realtime", beta=False, ids=session_ids(), now=0.0)
     translator.events_to_client()  # session.created: the client side is not under test here
-    pump = Pump(web.WebSocketResponse(), translator, connector=None)  # type: ignore[arg-type]
-    upstream = ClosingUpstream()
-    pump.upstream = upstream  # type: ignore[assignment]
-    translator.link.actions.append(SendUpstream(b'{"realtimeInput": {}}'))
-    await pump.flush()
-    assert upstream.attempts == 1
-    assert pump.traffic.upstream_out_frames == 1
+    return Pump(translator, connector=None)  # type: ignore[arg-type]
+
+
+async def test_a_send_to_a_closing_upstream_does_not_end_the_session() -> None:
+    received = Recorder()
+    server = await picows.ws_create_server(lambda request: received, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        upstream, _ = await picows.ws_connect(WSListener, f"ws://127.0.0.1:{port}/")
+        pump = pump_for_tests()
+        pump.upstream = upstream
+        upstream.send_close(WSCloseCode.OK)
+        upstream.disconnect()  # going down: its close is not reported yet
+        pump.translator.link.actions.append(SendUpstream(b'{"realtimeInput": {}}'))
+        pump.drain()
+        assert pump.traffic.upstream_out_frames == 1
+        assert not pump._closing and not pump.translator.link.closed
+        await upstream.wait_disconnected()
+    finally:
+        server.close()
+
+
+async def test_frames_are_written_before_drain_returns() -> None:
+    received = Recorder()
+    server = await picows.ws_create_server(lambda request: received, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        upstream, _ = await picows.ws_connect(WSListener, f"ws://127.0.0.1:{port}/")
+        pump = pump_for_tests()
+        pump.upstream = upstream
+        frames = [b'{"realtimeInput":{"audio":{"data":"%d"}}}' % i for i in range(100)]
+        pump.translator.link.actions.extend(SendUpstream(frame) for frame in frames)
+        pump.drain()
+        # Every frame is in the socket's buffer or sent: the transport holds no coroutine to run.
+        assert upstream.underlying_transport.get_write_buffer_size() == 0
+        async with asyncio.timeout(5):
+            while len(received.frames) < len(frames):
+                await asyncio.sleep(0.01)
+        assert received.frames == frames
+        upstream.disconnect()
+    finally:
+        server.close()

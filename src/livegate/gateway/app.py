@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable
 from importlib import resources
 
-import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -26,9 +25,10 @@ from livegate.accounting import Price
 from livegate.config import Deployment, GatewayConfig, database_url, redis_url
 from livegate.errors import ClientError, HandshakeError
 from livegate.gateway.edge import EdgeRunner
+from livegate.gateway.ledger import Ledger
 from livegate.gateway.metrics import Metrics
-from livegate.gateway.pump import Pump
-from livegate.gateway.sockets import ClientSocket, UpstreamSocket
+from livegate.gateway.pump import CLOSE_WAIT_S, ClientListener, Pump
+from livegate.gateway.sockets import hand_over
 from livegate.gateway.upstream import UpstreamConnector
 from livegate.gemini.models import CATALOGUE
 from livegate.keys import Accounts, Grant
@@ -99,7 +99,7 @@ class Gateway:
         self.app.router.add_get("/ready", self._ready)
         self.app.router.add_get("/metrics", self._metrics)
         self._runner: web.AppRunner | None = None
-        self._http: aiohttp.ClientSession | None = None
+        self.ledger: Ledger | None = None
         self._connectors: dict[str, UpstreamConnector] = {}
         self._pumps: dict[Pump, tuple[Grant, str]] = {}  # live sessions: their grant and lease
         self.metrics = Metrics(lambda: [(p.traffic, p.translator.reconnects, p.translator.errors) for p in self._pumps])
@@ -126,7 +126,7 @@ class Gateway:
         self.accounts = Accounts(await open_store(database_url(self.config)), master_key=self.master_key, prices=prices, leases=leases)
         self._watch = asyncio.create_task(self._watch_keys())
         self._renew = asyncio.create_task(self._renew_leases()) if leases is not None else None
-        self._http = aiohttp.ClientSession(ws_response_class=UpstreamSocket)
+        self.ledger = Ledger(self.accounts)
         # Credentials are loaded now, so a bad key file stops the start instead of the first call.
         for name, deployment in self.config.deployments.items():
             if name != "*":
@@ -150,7 +150,10 @@ class Gateway:
         if self._pumps and grace_s > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drained.wait(), grace_s)
-        await asyncio.gather(*(pump.shut_down() for pump in list(self._pumps)), return_exceptions=True)
+        for pump in list(self._pumps):
+            pump.shut_down()
+        if self._pumps:
+            await asyncio.wait([asyncio.ensure_future(asyncio.shield(pump.ended)) for pump in self._pumps], timeout=CLOSE_WAIT_S)
         for task in (self._watch, self._renew):
             if task is not None:
                 task.cancel()
@@ -159,9 +162,9 @@ class Gateway:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        if self.ledger is not None:
+            await self.ledger.close()
+            self.ledger = None
         if self.accounts is not None:
             await self.accounts.store.close()
             if self.accounts.leases is not None:
@@ -187,8 +190,7 @@ class Gateway:
         return connector
 
     def _new_connector(self, deployment: Deployment) -> UpstreamConnector:
-        assert self._http is not None
-        return UpstreamConnector(deployment, self._http, self.upstream_ssl, ping_s=self.config.limits.upstream_ping_s)
+        return UpstreamConnector(deployment, self.upstream_ssl, ping_s=self.config.limits.upstream_ping_s)
 
     # ---- handshake ---------------------------------------------------------------------------
 
@@ -216,29 +218,14 @@ class Gateway:
                 raise HandshakeError(404, f"The model '{model}' does not exist or you do not have access to it.", code="model_not_found")
         except HandshakeError as exc:
             return self._refuse(exc)
-        # Browsers need a selected subprotocol; never the one carrying the key (openai-realtime.md §1.5).
-        limits = self.config.limits
-        ws = ClientSocket(
-            protocols=("realtime",) if "realtime" in offered else (),
-            autoping=True,
-            heartbeat=CLIENT_PING_S,
-            compress=False,
-            # Frames past the configured limit get an error event (the translator); past four times it,
-            # aiohttp closes with 1009 before buffering more.
-            max_msg_size=4 * limits.max_frame_bytes,
-        )
-        if not ws.can_prepare(request).ok:
+        if not web.WebSocketResponse().can_prepare(request).ok:
             return _error(400, "Expected a WebSocket upgrade.", "invalid_request")
         try:
             lease = await self.accounts.claim(grant, time.time())
         except HandshakeError as exc:
             return self._refuse(exc)
         beta = "realtime=v1" in request.headers.get("OpenAI-Beta", "") or BETA_PROTOCOL in offered
-        try:
-            await ws.prepare(request)
-        except BaseException:
-            await self.accounts.release(grant, lease)
-            raise
+        limits = self.config.limits
         translator = Translator(
             route=deployment.route,
             model=model,
@@ -258,32 +245,45 @@ class Gateway:
             model, deployment.route.model_id, deployment.route.flavour.value, " beta" if beta else "",
             grant.key.prefix if grant.key else ("ephemeral" if grant.secret else "master"),
         )  # fmt: skip
-        accounts = self.accounts
+        accounts, ledger, metrics = self.accounts, self.ledger, self.metrics
+        assert ledger is not None
+        upstream_model = deployment.route.model_id
+        cap = self.config.max_session_cost_usd
+        session_cost = 0.0
 
-        async def account(response: Response) -> None:
-            if response.usage is None:
+        def stored(record: UsageRecord) -> None:
+            nonlocal session_cost
+            metrics.tokens.labels(upstream_model, "input").inc(record.usage.get("input_tokens", 0))
+            metrics.tokens.labels(upstream_model, "output").inc(record.usage.get("output_tokens", 0))
+            if record.cost_usd is None:
+                metrics.unpriced.labels(upstream_model).inc()
                 return
-            record = UsageRecord(
-                response.id, grant.key.id if grant.key else None, model, deployment.route.model_id, session_id,
-                time.time(), response.status, response.usage,
-            )  # fmt: skip
-            stored = await accounts.record(record)
-            upstream_model = deployment.route.model_id
-            self.metrics.tokens.labels(upstream_model, "input").inc(response.usage.get("input_tokens", 0))
-            self.metrics.tokens.labels(upstream_model, "output").inc(response.usage.get("output_tokens", 0))
-            if stored.cost_usd is None:
-                self.metrics.unpriced.labels(upstream_model).inc()
-            else:
-                self.metrics.cost.labels(upstream_model).inc(stored.cost_usd)
-            cap = self.config.max_session_cost_usd
-            if cap is not None and await accounts.store.session_cost(session_id) > cap:
-                translator.end("session_cost_limit", f"This session has cost more than its limit of ${cap:g}.", 1008)
-                await pump.flush()
+            metrics.cost.labels(upstream_model).inc(record.cost_usd)
+            session_cost += record.cost_usd
+            if cap is not None and session_cost > cap:
+                pump.end("session_cost_limit", f"This session has cost more than its limit of ${cap:g}.", 1008)
+
+        def account(response: Response) -> None:
+            if response.usage is not None:
+                record = UsageRecord(
+                    response.id, grant.key.id if grant.key else None, model, upstream_model, session_id,
+                    time.time(), response.status, response.usage,
+                )  # fmt: skip
+                ledger.add(record, stored)
 
         pump = Pump(
-            ws, translator, self._connector(deployment), write_timeout_s=limits.client_write_timeout_s, on_response=account,
-            observe_latency=self.metrics.latency.observe,
+            translator, self._connector(deployment), write_timeout_s=limits.client_write_timeout_s, on_response=account,
+            observe_latency=metrics.latency.observe, max_message_bytes=4 * limits.max_frame_bytes,
         )  # fmt: skip
+        # Browsers need a selected subprotocol; never the one carrying the key (openai-realtime.md §1.5).
+        # Frames past the configured limit get an error event (the translator); past four times it,
+        # the socket closes with 1009 before buffering more.
+        if not hand_over(
+            request, ClientListener(pump), protocol="realtime" if "realtime" in offered else None,
+            max_frame_bytes=4 * limits.max_frame_bytes, ping_s=CLIENT_PING_S,
+        ):  # fmt: skip
+            await self.accounts.release(grant, lease)
+            return web.Response(status=400)  # nobody is there to read it
         self.metrics.sessions.inc()
         started = time.time()
         self._pumps[pump] = (grant, lease)
@@ -300,10 +300,12 @@ class Gateway:
                 time.time() - started, traffic.client_in_frames, traffic.client_out_frames, translator.upstream_connections,
                 dict(translator.reconnects) or "none", dict(translator.errors) or "none",
             )  # fmt: skip
+            await ledger.flush()
             await accounts.end(grant, lease, session_id, time.time())
             if not self._pumps:
                 self._drained.set()
-        return ws
+        # aiohttp no longer holds the connection (gateway/sockets.py): this response goes nowhere.
+        return web.Response()
 
     def _refuse(self, exc: HandshakeError) -> web.Response:
         self.metrics.refusals.labels(str(exc.status), exc.code).inc()
@@ -363,8 +365,7 @@ class Gateway:
                     verdicts[grant.key.id] = await self.accounts.still_valid(grant.key, time.time())
                 reason = verdicts[grant.key.id]
                 if reason is not None:
-                    pump.translator.end("invalid_api_key", reason, 1008)
-                    await pump.flush()
+                    pump.end("invalid_api_key", reason, 1008)
 
     async def _renew_leases(self) -> None:
         """With Redis: this instance's session leases, renewed every third of their life."""

@@ -1,21 +1,25 @@
 """One client connection pumped through the translator to Gemini Live and back.
 
-No protocol knowledge here (STYLE.md §2): frames in, the clock, frames out, in order. One lock
-serialises draining, so frames leave in the order the translator produced them.
+No protocol knowledge here (STYLE.md §2): frames in, the clock, frames out, in order. The audio path
+is synchronous (issue 14): a frame arrives in a picows callback, goes through the translator, and
+what it produced is written before the callback returns, with no task, lock or event per frame.
+Tasks exist only for what waits: opening a Gemini connection, and the session's own end.
+
+Backpressure goes through: a client that stops reading pauses the reading of its Gemini connection,
+and a Gemini connection that stops reading pauses the reading of the client (the transports'
+high-water marks). A client paused for ``write_timeout_s`` is disconnected.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import traceback
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable
+from typing import cast
 
-from aiohttp import WSMsgType, web
-from aiohttp.client_ws import ClientWebSocketResponse
+from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
 
 from livegate.errors import UpstreamError
 from livegate.gateway.metrics import Traffic
@@ -27,194 +31,342 @@ __all__ = ["Pump"]
 
 log = logging.getLogger("livegate.session")
 
+CLOSE_WAIT_S = 5.0  # after livegate's close frame, how long the peer has to answer with its own
+TEXT = WSMsgType.TEXT
+
 
 class Pump:
     def __init__(
         self,
-        client: web.WebSocketResponse,
         translator: Translator,
         connector: UpstreamConnector,
         *,
         write_timeout_s: float = 30.0,
-        on_response: Callable[[Response], Coroutine[Any, Any, None]] | None = None,
+        on_response: Callable[[Response], None] | None = None,
         observe_latency: Callable[[float], None] | None = None,
+        max_message_bytes: int = 64 * 1024 * 1024,
     ) -> None:
-        self.on_response = on_response
-        self.observe_latency = observe_latency
-        self.traffic = Traffic()
-        self.client = client
-        self.write_timeout_s = write_timeout_s
-        self._writing_since: float | None = None  # a send to the client that has not returned
         self.translator = translator
         self.connector = connector
-        self.upstream: ClientWebSocketResponse | None = None
-        self._upstream_task: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
+        self.write_timeout_s = write_timeout_s
+        self.on_response = on_response
+        self.observe_latency = observe_latency
+        self.max_message_bytes = max_message_bytes
+        self.traffic = Traffic()
+        self.client: WSTransport | None = None
+        self.upstream: WSTransport | None = None
+        self._upstream_generation = 0
+        self._connecting: set[asyncio.Task[None]] = set()
+        self._loop = asyncio.get_running_loop()
+        self.ended: asyncio.Future[None] = self._loop.create_future()
         self._closing = False
-        self._wake = asyncio.Event()  # the translator's deadlines may have changed
-        self._accounting: set[asyncio.Task[None]] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._client_paused_at: float | None = None
+        self._later: asyncio.TimerHandle | None = None  # the stall watchdog, or the close handshake's limit
+        self._upstream_paused = False
+        self._partial: bytearray | None = None  # a fragmented client message (RFC 6455 §5.4)
 
-    async def run(self) -> None:
-        timer = asyncio.create_task(self._timer())
-        try:
-            await self.flush()
-            while not self._closing:
-                message = await self.client.receive()
-                if message.type is WSMsgType.TEXT or message.type is WSMsgType.BINARY:
-                    traffic = self.traffic
-                    traffic.client_in_frames += 1
-                    traffic.client_in_bytes += len(message.data)
-                    self.translator.receive_client_event(message.data, time.time())
-                    await self.flush()
-                elif message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
-                    break
-        finally:
+    # ---- the client's socket (ClientListener's callbacks) ------------------------------------
+
+    def client_connected(self, transport: WSTransport) -> None:
+        self.client = transport
+        self.drain()
+
+    def client_frame(self, frame: WSFrame) -> None:
+        kind = frame.msg_type
+        if kind is TEXT or kind is WSMsgType.BINARY:
+            if frame.fin:
+                self._from_client(frame.get_payload_as_bytes())
+            else:
+                self._partial = bytearray(frame.get_payload_as_memoryview())
+        elif kind is WSMsgType.CONTINUATION:
+            partial = self._partial
+            if partial is None:
+                return  # picows refuses a continuation with nothing to continue (RFC 6455 §5.4)
+            partial += frame.get_payload_as_memoryview()
+            if len(partial) > self.max_message_bytes:
+                self._partial = None
+                self._close_client(1009, "message too big")
+            elif frame.fin:
+                self._partial = None
+                self._from_client(bytes(partial))
+        elif kind is WSMsgType.CLOSE:
             self._closing = True
-            timer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await timer
-            await self._close_upstream()
-            self._account(final=True)
-            while self._accounting:
-                await asyncio.wait(set(self._accounting))
+            assert self.client is not None
+            self.client.send_close(frame.get_close_code())  # the close handshake (RFC 6455 §5.5.1)
+            self.client.disconnect()
 
-    async def _timer(self) -> None:
-        """Calls the translator's tick when its next deadline comes (goAway switches, reconnect backoff)."""
-        loop = asyncio.get_running_loop()
-        while not self._closing:
-            self._wake.clear()
-            if self._writing_since is not None and time.monotonic() - self._writing_since > self.write_timeout_s:
-                log.warning("client not reading for %.0f s: session closed", self.write_timeout_s)
-                self._closing = True
-                transport = self.client._req.transport if self.client._req is not None else None
-                if transport is not None:
-                    transport.abort()
-                return
-            deadline = self.translator.next_deadline()
-            if self._writing_since is not None:
-                stall = time.time() + self.write_timeout_s / 4
-                deadline = stall if deadline is None else min(deadline, stall)
-            if deadline is None:
-                await self._wake.wait()
-                continue
-            delay = deadline - time.time()
-            if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout_at(loop.time() + delay):
-                        await self._wake.wait()
-                continue
+    def _from_client(self, data: bytes) -> None:
+        traffic = self.traffic
+        traffic.client_in_frames += 1
+        traffic.client_in_bytes += len(data)
+        self.translator.receive_client_event(data, time.time())
+        self.drain()
+
+    def client_disconnected(self) -> None:
+        self._closing = True
+        self.client = None
+        for handle in (self._timer, self._later):
+            if handle is not None:
+                handle.cancel()
+        self._timer = self._later = None
+        self._drop_upstream()
+        self._account(final=True)
+        if not self.ended.done():
+            self.ended.set_result(None)
+
+    def client_paused(self) -> None:
+        self._client_paused_at = time.monotonic()
+        if self._later is None:
+            self._later = self._loop.call_later(self.write_timeout_s, self._check_stall, self._client_paused_at)
+        if self.upstream is not None:
+            self.upstream.underlying_transport.pause_reading()
+
+    def client_resumed(self) -> None:
+        self._client_paused_at = None
+        if self._later is not None and not self._closing:
+            self._later.cancel()
+            self._later = None
+        if self.upstream is not None:
+            self.upstream.underlying_transport.resume_reading()
+
+    def _check_stall(self, since: float) -> None:
+        self._later = None
+        if self._client_paused_at == since and self.client is not None:
+            log.warning("client not reading for %.0f s: session closed", self.write_timeout_s)
+            self._closing = True
+            self.client.disconnect(graceful=False)
+
+    # ---- draining the translator -------------------------------------------------------------
+
+    def drain(self) -> None:
+        """Everything the translator produced, written now, in its order."""
+        translator = self.translator
+        actions = translator.actions_to_upstream()
+        if actions:
+            self._to_upstream(actions)
+        events = translator.events_to_client()
+        if events:
+            self._to_client(events)
+        if translator.responses.finished:
+            self._account()
+        if translator.notices or translator.faults:
+            self._report()
+        deadline = translator.next_deadline()
+        if deadline is not None and (self._timer_at is None or deadline < self._timer_at) and not self._closing:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_at = deadline
+            self._timer = self._loop.call_later(max(0.0, deadline - time.time()), self._tick)
+
+    def _tick(self) -> None:
+        """The translator's next deadline (goAway switches, reconnect backoff, timeouts); one that has
+        moved later since it was set finds nothing due, and the next one is set."""
+        self._timer = self._timer_at = None
+        if not self._closing:
             self.translator.tick(time.time())
-            await self.flush()
+            self.drain()
 
-    async def flush(self) -> None:
-        self._wake.set()
-        await self._flush()
-        self._account()
-        notices = self.translator.notices
-        if notices:
-            for notice in notices:
-                log.warning("hint: %s", notice)
-            notices.clear()
-        if self.translator.faults:
-            for where, exc in self.translator.drain_faults():
-                # The traceback's frames, never the exception's text: it may quote a frame's payload.
-                trace = "".join(traceback.format_tb(exc.__traceback__))
-                log.error("internal error handling %s: %s (the session goes on)\n%s", where, type(exc).__name__, trace.rstrip())
+    def _to_upstream(self, actions: list[StartUpstream | SendUpstream | CloseUpstream]) -> None:
+        traffic = self.traffic
+        for action in actions:
+            if type(action) is SendUpstream:
+                upstream = self.upstream
+                if upstream is not None:
+                    traffic.upstream_out_frames += 1
+                    traffic.upstream_out_bytes += len(action.frame)
+                    upstream.send(TEXT, action.frame)
+            elif type(action) is StartUpstream:
+                task = self._loop.create_task(self._connect(action))
+                self._connecting.add(task)
+                task.add_done_callback(self._connecting.discard)
+            else:
+                self._drop_upstream()  # a new setup follows: Gemini refuses to resume while the old socket is open
+
+    def _to_client(self, events: list[str | CloseClient]) -> None:
+        client = self.client
+        if client is None:
+            return
+        traffic = self.traffic
+        for event in events:
+            if type(event) is str:
+                traffic.client_out_frames += 1
+                traffic.client_out_bytes += len(event)
+                client.send(TEXT, event)
+            else:
+                assert isinstance(event, CloseClient)
+                self._close_client(event.code, event.reason)
+                return
+
+    def _close_client(self, code: int, reason: str) -> None:
+        self._closing = True
+        client = self.client
+        if client is not None:
+            client.send_close(cast(WSCloseCode, code), reason.encode()[:123])  # a close reason is at most 123 bytes (RFC 6455 §5.5)
+            if self._later is not None:
+                self._later.cancel()
+            self._later = self._loop.call_later(CLOSE_WAIT_S, client.disconnect)
 
     def _account(self, *, final: bool = False) -> None:
-        """Finished responses are recorded in tasks of their own: the audio path never waits for the
-        database, and a client that hangs up cannot cancel the bill (run() waits for them)."""
         if self.on_response is not None:
             for response in self.translator.finished_responses(final=final):
-                task = asyncio.create_task(self.on_response(response))
-                self._accounting.add(task)
-                task.add_done_callback(self._accounted)
+                self.on_response(response)
 
-    def _accounted(self, task: asyncio.Task[None]) -> None:
-        self._accounting.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("usage of a response not recorded: %s", task.exception())
+    def _report(self) -> None:
+        translator = self.translator
+        for notice in translator.notices:
+            log.warning("hint: %s", notice)
+        translator.notices.clear()
+        for where, exc in translator.drain_faults():
+            # The traceback's frames, never the exception's text: it may quote a frame's payload.
+            trace = "".join(traceback.format_tb(exc.__traceback__))
+            log.error("internal error handling %s: %s (the session goes on)\n%s", where, type(exc).__name__, trace.rstrip())
 
-    async def _flush(self) -> None:
-        async with self._lock:
-            for action in self.translator.actions_to_upstream():
-                if isinstance(action, StartUpstream):
-                    self._upstream_task = asyncio.create_task(self._run_upstream(action.setup, action.generation, action.location))
-                elif isinstance(action, SendUpstream):
-                    if self.upstream is not None and not self.upstream.closed:
-                        self.traffic.upstream_out_frames += 1
-                        self.traffic.upstream_out_bytes += len(action.frame)
-                        try:  # noqa: SIM105 (the audio path: try costs nothing, contextlib.suppress an object a frame)
-                            await self.upstream.send_frame(action.frame, WSMsgType.TEXT)
-                        except ConnectionError:
-                            pass  # the connection is going down: its reader reports the close, and the translator reconnects
-                elif isinstance(action, CloseUpstream) and self.upstream is not None and not self.upstream.closed:
-                    # A new setup follows: Gemini refuses to resume while the old socket is open.
-                    with contextlib.suppress(ConnectionError, asyncio.TimeoutError):
-                        await self.upstream.close()
-            for event in self.translator.events_to_client():
-                if isinstance(event, CloseClient):
-                    self._closing = True
-                    await self.client.close(code=event.code, message=event.reason.encode()[:123])
-                    return
-                if not self.client.closed:
-                    # A client that stops reading fills its socket buffer, then this send waits: the watchdog
-                    # in _timer ends such a session (memory stays bounded by aiohttp's writer limit meanwhile).
-                    self._writing_since = time.monotonic()
-                    self.traffic.client_out_frames += 1
-                    self.traffic.client_out_bytes += len(event)
-                    await self.client.send_str(event)
-                    self._writing_since = None
+    # ---- the Gemini connection ---------------------------------------------------------------
 
-    async def _run_upstream(self, setup: bytes, generation: int, location: str | None) -> None:
+    async def _connect(self, start: StartUpstream) -> None:
+        generation = start.generation
         try:
-            upstream = await self.connector.connect(location)
+            upstream = await self.connector.connect(start.location, lambda: UpstreamListener(self, generation))
         except UpstreamError as exc:
-            self.translator.receive_upstream_closed(exc.code, exc.reason, time.time(), generation)
-            await self.flush()
+            if not self._closing:
+                self.translator.receive_upstream_closed(exc.code, exc.reason, time.time(), generation)
+                self.drain()
             return
+        if self._closing or generation != self.translator.generation:
+            upstream.send_close(WSCloseCode.GOING_AWAY)
+            upstream.disconnect()
+            return
+        self._drop_upstream()
         self.upstream = upstream
-        code, reason = 1006, ""
-        try:
-            # Gemini Live: the first message is setup (gemini-live.md §4.1); clients send text frames.
-            await upstream.send_frame(setup, WSMsgType.TEXT)
-            if generation > 1 or location is not None:
-                where = f" in {location}" if location else ""
-                why = f" ({self.translator.reconnect_reason})" if generation > 1 else ""
-                log.info("upstream connection %d%s%s", generation, where, why)
-            while True:
-                message = await upstream.receive()
-                if message.type is WSMsgType.BINARY or message.type is WSMsgType.TEXT:
-                    arrived = time.perf_counter()
-                    self.traffic.upstream_in_frames += 1
-                    self.traffic.upstream_in_bytes += len(message.data)
-                    self.translator.receive_upstream_message(message.data, time.time(), generation)
-                    await self.flush()
-                    if self.observe_latency is not None:
-                        self.observe_latency(time.perf_counter() - arrived)
-                elif message.type is WSMsgType.CLOSE:
-                    code, reason = int(message.data), str(message.extra or "")
-                    break
-                else:
-                    code = upstream.close_code or 1006
-                    break
-        except (TimeoutError, ConnectionError) as exc:
-            log.info("upstream connection lost: %s", exc)
+        self._upstream_generation = generation
+        if self._client_paused_at is not None:
+            upstream.underlying_transport.pause_reading()
+        # Gemini Live: the first message is setup (gemini-live.md §4.1).
+        upstream.send(TEXT, start.setup)
+        if generation > 1 or start.location is not None:
+            where = f" in {start.location}" if start.location else ""
+            why = f" ({self.translator.reconnect_reason})" if generation > 1 else ""
+            log.info("upstream connection %d%s%s", generation, where, why)
+        self.drain()
+
+    def upstream_frame(self, generation: int, data: bytes) -> None:
+        arrived = time.perf_counter()
+        traffic = self.traffic
+        traffic.upstream_in_frames += 1
+        traffic.upstream_in_bytes += len(data)
+        self.translator.receive_upstream_message(data, time.time(), generation)
+        self.drain()
+        if self.observe_latency is not None:
+            self.observe_latency(time.perf_counter() - arrived)
+
+    def upstream_closed(self, generation: int, code: int, reason: str) -> None:
+        if generation == self._upstream_generation:
+            self.upstream = None
+            if self._upstream_paused and self.client is not None:
+                self._upstream_paused = False
+                self.client.underlying_transport.resume_reading()
         if not self._closing:
             self.translator.receive_upstream_closed(code, reason, time.time(), generation)
-            await self.flush()
+            self.drain()
 
-    async def shut_down(self) -> None:
+    def upstream_paused(self, generation: int) -> None:
+        if generation == self._upstream_generation and self.client is not None:
+            self._upstream_paused = True
+            self.client.underlying_transport.pause_reading()
+
+    def upstream_resumed(self, generation: int) -> None:
+        if generation == self._upstream_generation and self._upstream_paused and self.client is not None:
+            self._upstream_paused = False
+            self.client.underlying_transport.resume_reading()
+
+    def _drop_upstream(self) -> None:
+        upstream, self.upstream = self.upstream, None
+        self._upstream_generation = 0  # its close is not reported: the translator has moved on
+        if upstream is not None and not upstream.is_disconnected:
+            upstream.send_close(WSCloseCode.OK)
+            upstream.disconnect()
+
+    # ---- the session's life ------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Until the client's socket is gone; then every Gemini connection is closed."""
+        try:
+            await asyncio.shield(self.ended)
+        finally:
+            self._closing = True
+            for task in list(self._connecting):
+                task.cancel()
+            self._drop_upstream()
+            if self.client is not None:
+                self.client.disconnect(graceful=False)
+
+    def shut_down(self) -> None:
         """Graceful shutdown: the client learns why, then the socket closes with 1001 (going away)."""
         self.translator.end("server_shutdown", "livegate is shutting down; reconnect to continue.", 1001)
-        await self.flush()
+        self.drain()
 
-    async def _close_upstream(self, wait: bool = True) -> None:
-        task, self._upstream_task = self._upstream_task, None
-        if self.upstream is not None and not self.upstream.closed:
-            with contextlib.suppress(ConnectionError, asyncio.TimeoutError):
-                await self.upstream.close()
-        if task is not None and wait and task is not asyncio.current_task():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    def end(self, code: str, message: str, close: int) -> None:
+        self.translator.end(code, message, close)
+        self.drain()
+
+
+class ClientListener(WSListener):
+    """picows's callbacks for the client's socket, straight into the pump."""
+
+    def __init__(self, pump: Pump) -> None:
+        self.pump = pump
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.pump.client_connected(transport)
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        self.pump.client_frame(frame)
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self.pump.client_disconnected()
+
+    def pause_writing(self) -> None:
+        self.pump.client_paused()
+
+    def resume_writing(self) -> None:
+        self.pump.client_resumed()
+
+
+class UpstreamListener(WSListener):
+    """picows's callbacks for one Gemini connection; its generation tells a left connection's frames apart."""
+
+    def __init__(self, pump: Pump, generation: int) -> None:
+        self.pump = pump
+        self.generation = generation
+        self._partial: bytearray | None = None
+        self._close: tuple[int, str] | None = None
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        kind = frame.msg_type
+        if kind is WSMsgType.BINARY or kind is TEXT:  # Gemini sends its JSON in binary frames
+            if frame.fin:
+                self.pump.upstream_frame(self.generation, frame.get_payload_as_bytes())
+            else:
+                self._partial = bytearray(frame.get_payload_as_memoryview())
+        elif kind is WSMsgType.CONTINUATION and self._partial is not None:
+            self._partial += frame.get_payload_as_memoryview()
+            if frame.fin:
+                data, self._partial = bytes(self._partial), None
+                self.pump.upstream_frame(self.generation, data)
+        elif kind is WSMsgType.CLOSE:
+            code = int(cast(int, frame.get_close_code()))  # any code, 4000s included: picows's enum is a C int
+            self._close = (code or 1005, frame.get_close_reason() or "")
+            transport.send_close(frame.get_close_code())
+            transport.disconnect()
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        code, reason = self._close or (1006, "")
+        self.pump.upstream_closed(self.generation, code, reason)
+
+    def pause_writing(self) -> None:
+        self.pump.upstream_paused(self.generation)
+
+    def resume_writing(self) -> None:
+        self.pump.upstream_resumed(self.generation)

@@ -1,32 +1,80 @@
-"""aiohttp's WebSockets, with no heartbeat armed once they are closed (issue 13).
+"""The WebSockets of the data plane: picows, callback-driven, on the connection aiohttp accepted.
 
-Closing from its own side, aiohttp 3.14 cancels the heartbeat, sends its close frame and reads until
-the peer's (RFC 6455 §7.1.1). The arrival of that frame calls ``_on_data_received``, which arms the
-heartbeat again: the timer then held the closed socket and everything it references for a ping
-interval and a half (the ping, then half as long for its pong). Upstream that is every session the
-client ends (90 s at the default 60 s ping); towards clients, every session the gateway ends (30 s).
+aiohttp parses every request on the port, so HTTP and WebSocket share one host and port (the openai
+SDK derives its WebSocket URL from ``base_url``) and every refusal happens before the upgrade with
+OpenAI's JSON bodies. An accepted ``/v1/realtime`` upgrade is then handed to picows: its frame layer
+is C, calls back synchronously for every frame and sends without awaiting, which is what keeps the
+audio path free of task switches (issue 14; the measurements are in the README).
 
-``_on_data_received`` is private to aiohttp: if it is renamed, tests/gateway/test_memory.py fails.
+The hand-over is what picows's own ``ws_connect`` does after a proxy's CONNECT: a new protocol is set
+on the live transport and told it is connected. aiohttp is told the connection is gone (its handler
+forgets the transport without closing it), and picows reads the upgrade request, already validated by
+aiohttp, from a copy holding only the headers the handshake uses (RFC 6455 §4.2.1).
 """
 
 from __future__ import annotations
 
-from aiohttp import ClientWebSocketResponse, web
+import logging
+from typing import Any
 
-__all__ = ["ClientSocket", "UpstreamSocket"]
+from aiohttp import web
+from picows import WSListener, WSUpgradeRequest, WSUpgradeResponse, WSUpgradeResponseWithListener
+from picows.picows import WSProtocol  # type: ignore[attr-defined]  # public in picows.api's use, not in its stub
+
+__all__ = ["HANDSHAKE_HEADERS", "hand_over"]
+
+# picows's own logger says "New connection accepted" at INFO for every connection; only its warnings
+# and errors reach livegate's logs.
+PICOWS_LOG = logging.getLogger("livegate.websocket")
+PICOWS_LOG.setLevel(logging.WARNING)
+HANDSHAKE_HEADERS = ("host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version")
 
 
-class UpstreamSocket(ClientWebSocketResponse):
-    """The connection to Gemini Live (aiohttp's client side)."""
+def hand_over(
+    request: web.Request, listener: WSListener, *, protocol: str | None, max_frame_bytes: int, ping_s: float
+) -> bool:
+    """Answer ``request``'s upgrade with picows and ``listener``: False if the client has gone already."""
+    transport = request.transport
+    handler = request.protocol
+    if transport is None or transport.is_closing():
+        return False
+    response = WSUpgradeResponse.create_101_response({"Sec-WebSocket-Protocol": protocol} if protocol else None)
 
-    def _on_data_received(self) -> None:
-        if not self.closed:
-            super()._on_data_received()
+    def accept(upgrade: WSUpgradeRequest) -> WSUpgradeResponseWithListener:
+        return WSUpgradeResponseWithListener(response, listener)
+
+    websocket = WSProtocol(
+        None, None, False, accept, PICOWS_LOG,
+        True,  # a listener's exception closes the socket with 1011 (livegate's listeners catch their own)
+        None,  # the handshake is complete when picows has read the request below
+        True, ping_s, ping_s / 2,  # ping a client silent for ping_s; close it if no pong in half that
+        1,  # WSAutoPingStrategy.PING_WHEN_IDLE
+        True,  # answer pings
+        max_frame_bytes, None, 64 * 1024,
+    )  # fmt: skip
+    # Frames a client sent before it saw the 101 (RFC 6455 §4.1 says wait; not every client does).
+    early = getattr(handler, "_message_tail", b"") if getattr(handler, "_upgraded", False) else b""
+    handler.transport = None  # aiohttp's handler forgets the transport: its connection_lost must not close it
+    handler.connection_lost(None)
+    transport.set_protocol(websocket)
+    websocket.connection_made(transport)
+    _feed(websocket, _upgrade_request(request) + early)
+    transport.resume_reading()  # aiohttp pauses reading after an upgrade request until its handler is done
+    return True
 
 
-class ClientSocket(web.WebSocketResponse):
-    """The connection from an OpenAI Realtime client (aiohttp's server side)."""
+def _upgrade_request(request: web.Request) -> bytes:
+    lines = [b"GET / HTTP/1.1"]  # the path and its query (a ?key= too) are aiohttp's business, done
+    lines += [name + b": " + value for name, value in request.raw_headers if name.lower().decode("latin-1") in HANDSHAKE_HEADERS]
+    return b"\r\n".join(lines) + b"\r\n\r\n"
 
-    def _on_data_received(self) -> None:
-        if not self.closed:
-            super()._on_data_received()
+
+def _feed(protocol: Any, data: bytes) -> None:
+    """Bytes into an asyncio BufferedProtocol, as the event loop would deliver them."""
+    view = memoryview(data)
+    while view:
+        buffer = protocol.get_buffer(len(view))
+        size = min(len(buffer), len(view))
+        buffer[:size] = view[:size]
+        protocol.buffer_updated(size)
+        view = view[size:]

@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ssl as ssl_module
 import time
+from collections.abc import Callable
 from typing import Any
 
-import aiohttp
 import google.auth
 import google.auth.credentials
 import google.auth.exceptions
 import google.auth.transport.requests
+import picows
 from google.auth import aws, identity_pool
 from google.oauth2 import credentials as user_credentials
 from google.oauth2 import service_account
+from picows import WSListener, WSTransport
 
 from livegate.config import Deployment
 from livegate.errors import ConfigError, UpstreamError
+from livegate.gateway.sockets import PICOWS_LOG
 from livegate.gemini.models import Flavour
 
 __all__ = ["TokenSource", "UpstreamConnector", "upstream_url"]
@@ -32,6 +36,7 @@ SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 REFRESH_MARGIN_S = 300  # refresh five minutes before expiry, well ahead of any live setup
 STUDIO_HOST = "wss://generativelanguage.googleapis.com"
 MAX_UPSTREAM_FRAME = 16 * 1024 * 1024
+HANDSHAKE_TIMEOUT_S = 10.0
 
 
 def upstream_url(deployment: Deployment, location: str | None = None) -> str:
@@ -114,13 +119,12 @@ def _load(info: dict[str, Any]) -> Any:  # google-auth's loaders are untyped
 
 
 class UpstreamConnector:
-    """Opens Gemini Live WebSockets for one deployment."""
+    """Opens Gemini Live WebSockets for one deployment, on picows (gateway/sockets.py says why)."""
 
-    def __init__(self, deployment: Deployment, session: aiohttp.ClientSession, ssl: Any = None, *, ping_s: float = 60.0) -> None:
+    def __init__(self, deployment: Deployment, ssl: ssl_module.SSLContext | None = None, *, ping_s: float = 60.0) -> None:
         self.deployment = deployment
         self.ping_s = ping_s
         self.url = upstream_url(deployment)
-        self.http = session
         self.ssl = ssl
         self.tokens = (
             TokenSource.for_deployment(deployment)
@@ -136,22 +140,27 @@ class UpstreamConnector:
             headers["x-goog-user-project"] = self.tokens.quota_project
         return headers
 
-    async def connect(self, location: str | None = None) -> aiohttp.ClientWebSocketResponse:
+    async def connect(self, location: str | None, listener: Callable[[], WSListener]) -> WSTransport:
         headers = await self.headers()
         url = upstream_url(self.deployment, location) if location is not None else self.url
         try:
-            return await self.http.ws_connect(
+            transport, _ = await picows.ws_connect(
+                listener,
                 url,
-                headers=headers,
-                max_msg_size=MAX_UPSTREAM_FRAME,
-                compress=0,
-                autoping=True,
-                # Gemini answers pings late (8 to 30 s seen): aiohttp waits half the interval for a pong.
-                heartbeat=self.ping_s,
-                ssl=self.ssl if self.ssl is not None else True,
-                timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
+                ssl_context=self.ssl,
+                extra_headers=headers,
+                max_frame_size=MAX_UPSTREAM_FRAME,
+                websocket_handshake_timeout=HANDSHAKE_TIMEOUT_S,
+                logger_name=PICOWS_LOG,
+                # Gemini answers pings late (8 to 30 s seen): half the interval is given for the pong.
+                enable_auto_ping=True,
+                auto_ping_idle_timeout=self.ping_s,
+                auto_ping_reply_timeout=self.ping_s / 2,
+                max_redirects=0,
             )
-        except aiohttp.WSServerHandshakeError as exc:
-            raise UpstreamError(1011, f"Gemini Live refused the connection: HTTP {exc.status}") from None
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise UpstreamError(1011, f"cannot reach Gemini Live at {url}: {exc}") from None
+        except picows.WSHandshakeError as exc:
+            status = exc.response.status if exc.response is not None else None
+            raise UpstreamError(1011, f"Gemini Live refused the connection: HTTP {int(status) if status else 'response invalid'}") from None
+        except (TimeoutError, picows.WSError, OSError) as exc:
+            raise UpstreamError(1011, f"cannot reach Gemini Live at {url}: {type(exc).__name__}: {exc}") from None
+        return transport
