@@ -79,6 +79,7 @@ class Gateway:
         master_key: str | None = None,
         upstream_ssl: ssl.SSLContext | None = None,
         reuse_port: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.config = config
         self.host = host
@@ -86,6 +87,7 @@ class Gateway:
         self.master_key = master_key if master_key is not None else config.master_key
         self.upstream_ssl = upstream_ssl
         self.reuse_port = reuse_port  # several worker processes on one port (SO_REUSEPORT)
+        self.ssl_context = ssl_context  # https:// and wss:// on the same port (issue 14)
         self.app = web.Application()
         for prefix in ("/v1", ""):
             self.app.router.add_get(f"{prefix}/realtime", self._realtime)
@@ -113,11 +115,11 @@ class Gateway:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'http' if self.ssl_context is None else 'https'}://{self.host}:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}/v1"
+        return f"{'ws' if self.ssl_context is None else 'wss'}://{self.host}:{self.port}/v1"
 
     async def start(self) -> None:
         prices: dict[str, Price | None] = {d.route.model_id: d.price for d in self.config.deployments.values() if d.price is not None}
@@ -134,7 +136,9 @@ class Gateway:
         # A malformed request gets a fixed 400, and aiohttp's logs never quote a request (issue 13).
         self._runner = EdgeRunner(self.app, handle_signals=False, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True, reuse_port=self.reuse_port or None)
+        site = web.TCPSite(
+            self._runner, self.host, self.port, ssl_context=self.ssl_context, reuse_address=True, reuse_port=self.reuse_port or None
+        )
         await site.start()
         self._site = site
         self.port = bound_port(site)
