@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
+import hashlib
 import json
+import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import websockets
@@ -17,6 +22,8 @@ from livegate.cli import build_parser, main
 from livegate.errors import HandshakeError
 from livegate.keys import Accounts, new_key, shown
 from livegate.store import open_store
+from livegate.tls import self_signed
+from tests.conftest import CertificateAuthority
 from tests.net import free_port, wait_for_port
 
 EMULATOR_OPTIONS = [
@@ -113,7 +120,10 @@ def test_serve_help_explains_every_option(capsys: pytest.CaptureFixture[str]) ->
     with pytest.raises(SystemExit):
         main(["serve", "--help"])
     text = capsys.readouterr().out
-    for option in ("--config", "--host", "--port", "--master-key", "LIVEGATE_MASTER_KEY", "embedded Gemini Live emulator"):
+    for option in (
+        "--config", "--host", "--port", "--master-key", "LIVEGATE_MASTER_KEY", "embedded Gemini Live emulator",
+        "--certfile", "--keyfile", "--self-signed", "SHA-256 fingerprint",
+    ):  # fmt: skip
         assert option in " ".join(text.split())
 
 
@@ -211,6 +221,163 @@ async def test_workers_share_one_port_and_stop_together() -> None:
         process.terminate()
         _, errors = await asyncio.wait_for(process.communicate(), 15)
     assert process.returncode == 0, errors.decode()
+
+
+# ---- TLS (issue 14) ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--self-signed", "--certfile", "cert.pem"], "--self-signed makes its own certificate and key"),
+        (["--self-signed", "--keyfile", "key.pem"], "--self-signed makes its own certificate and key"),
+        (["--keyfile", "key.pem"], "--keyfile needs --certfile"),
+        (["--certfile", "/no/such/cert.pem"], "--certfile /no/such/cert.pem: no such file"),
+        (["--certfile", "CERT", "--keyfile", "/no/such/key.pem"], "--keyfile /no/such/key.pem: no such file"),
+        (["--certfile", "CERT"], "no private key in it; pass --keyfile"),
+        (["--certfile", "KEY", "--keyfile", "KEY"], "no PEM certificate in it"),
+        (["--certfile", "CERT", "--keyfile", "OTHER_KEY"], "does not hold the key of --certfile"),
+    ],
+)
+def test_serve_refuses_bad_tls_flags_with_exit_code_2(
+    argv: list[str], message: str, test_ca: CertificateAuthority, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = self_signed(tmp_path, "127.0.0.1", datetime.datetime.now(datetime.UTC))
+    files = {"CERT": str(test_ca.cert_file), "KEY": str(test_ca.key_file), "OTHER_KEY": str(other.keyfile)}
+    assert main(["serve", "--port", str(free_port()), *(files.get(a, a) for a in argv)]) == 2
+    assert message in capsys.readouterr().err
+
+
+async def read_until(stream: asyncio.StreamReader, marker: str) -> str:
+    """The process's output up to and including the line holding ``marker``."""
+    text = ""
+    async with asyncio.timeout(15):
+        while marker not in text:
+            line = await stream.readline()
+            assert line, f"the process ended before saying {marker!r}:\n{text}"
+            text += line.decode()
+    return text
+
+
+async def realtime_turn(client: Any, text: str) -> str:
+    async with client.realtime.connect(model="gpt-realtime") as connection:
+        await connection.session.update(session={"type": "realtime", "output_modalities": ["text"]})
+        await connection.conversation.item.create(item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]})
+        await connection.response.create()
+        reply = ""
+        async for event in connection:
+            if event.type == "response.output_text.delta":
+                reply += event.delta
+            if event.type == "response.done":
+                return reply
+    raise AssertionError("no response.done")
+
+
+def peer_fingerprint(port: int, server_hostname: str, trust: ssl.SSLContext) -> str:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, trust.wrap_socket(raw, server_hostname=server_hostname) as tls:
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return hashlib.sha256(der).digest().hex(":").upper()
+
+
+async def test_serve_self_signed_says_where_its_certificate_is_and_serves_wss_with_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`livegate serve --self-signed`, then the banner's advice: SSL_CERT_FILE=<its file> for the openai SDK."""
+    from openai import AsyncOpenAI
+
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "livegate", "serve", "--self-signed", "--port", str(port),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert process.stdout is not None
+    try:
+        banner = await read_until(process.stdout, "trust it: SSL_CERT_FILE=")
+        certfile = Path(re.search(r"SSL_CERT_FILE=(\S+)", banner)[1])  # type: ignore[index]
+        shown = re.search(r"\(SHA-256 ([0-9A-F:]{95})\)", banner)[1]  # type: ignore[index]
+        assert f"livegate on https://127.0.0.1:{port}: OpenAI Realtime (GA and beta) at wss://127.0.0.1:{port}/v1/realtime" in banner
+        assert "self-signed certificate for localhost, 127.0.0.1, ::1 " in banner
+        assert certfile.parent.stat().st_mode & 0o777 == 0o700
+        trust = ssl.create_default_context(cafile=str(certfile))
+        for name in ("127.0.0.1", "localhost"):
+            assert peer_fingerprint(port, name, trust) == shown
+        monkeypatch.setenv("SSL_CERT_FILE", str(certfile))  # read by websockets' default context and httpx's
+        async with AsyncOpenAI(api_key="anything", websocket_base_url=f"wss://127.0.0.1:{port}/v1", base_url=f"https://127.0.0.1:{port}/v1") as client:
+            assert "gpt-realtime" in [model.id async for model in client.models.list()]
+            assert await realtime_turn(client, "over wss") == "You said: over wss"
+    finally:
+        process.terminate()
+        output, _ = await asyncio.wait_for(process.communicate(), 10)
+    assert process.returncode == 0, output.decode()
+    assert not certfile.parent.exists()  # the key is gone with the process
+
+
+async def test_serve_with_certfile_and_keyfile_serves_the_beta_namespace_over_wss(test_ca: CertificateAuthority) -> None:
+    from openai import AsyncOpenAI
+
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "livegate", "serve", "--certfile", str(test_ca.cert_file), "--keyfile", str(test_ca.key_file),
+        "--port", str(port), "--master-key", "sk-tls",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert process.stdout is not None
+    try:
+        banner = await read_until(process.stdout, "connect: ")
+        assert f"websocket_base_url='wss://127.0.0.1:{port}/v1'" in banner
+        assert f"TLS: certificate {test_ca.cert_file} (SHA-256 " in banner
+        client = AsyncOpenAI(api_key="sk-tls", websocket_base_url=f"wss://127.0.0.1:{port}/v1")
+        options: Any = {"ssl": test_ca.client_context()}
+        async with client.beta.realtime.connect(model="gpt-realtime", websocket_connection_options=options) as connection:
+            assert (await connection.recv()).type == "session.created"
+            await connection.session.update(session={"modalities": ["text"]})
+            await connection.conversation.item.create(item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": "beta"}]})
+            await connection.response.create()
+            reply = ""
+            async for event in connection:
+                if event.type == "response.text.delta":
+                    reply += event.delta
+                if event.type == "response.done":
+                    break
+        assert reply == "You said: beta"
+    finally:
+        process.terminate()
+        output, _ = await asyncio.wait_for(process.communicate(), 10)
+    assert process.returncode == 0, output.decode()
+
+
+async def test_workers_serve_the_one_self_signed_certificate_their_parent_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    import aiohttp
+    from openai import AsyncOpenAI
+
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "livegate", "serve", "--workers", "2", "--self-signed", "--port", str(port),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert process.stdout is not None
+    try:
+        banner = await read_until(process.stdout, "trust it: SSL_CERT_FILE=")
+        assert f"livegate on https://127.0.0.1:{port} with 2 worker processes" in banner
+        certfile = Path(re.search(r"SSL_CERT_FILE=(\S+)", banner)[1])  # type: ignore[index]
+        trust = ssl.create_default_context(cafile=str(certfile))
+        await wait_for_port(port)
+        pids = set()
+        connector = aiohttp.TCPConnector(force_close=True, ssl=trust)  # a new connection each time: the kernel picks a worker
+        async with aiohttp.ClientSession(connector=connector) as http, asyncio.timeout(20):
+            while len(pids) < 2:
+                try:
+                    pids.add((await (await http.get(f"https://127.0.0.1:{port}/health")).json())["pid"])
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.05)  # the second worker may still be starting
+        assert process.pid not in pids
+        monkeypatch.setenv("SSL_CERT_FILE", str(certfile))
+        client = AsyncOpenAI(api_key="any", websocket_base_url=f"wss://127.0.0.1:{port}/v1")
+        assert await realtime_turn(client, "workers over wss") == "You said: workers over wss"
+    finally:
+        process.terminate()
+        output, _ = await asyncio.wait_for(process.communicate(), 15)
+    assert process.returncode == 0, output.decode()
+    assert not certfile.parent.exists()
 
 
 def keys_config(tmp_path: Path) -> Path:

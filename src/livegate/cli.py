@@ -12,11 +12,15 @@ import signal
 import ssl
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from livegate import __version__
 from livegate.errors import ConfigError
 from livegate.logs import configure
+
+if TYPE_CHECKING:
+    from livegate.tls import SelfSigned
 
 __all__ = ["main"]
 
@@ -63,6 +67,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive(int),
         default=1,
         help="gateway processes sharing the port, one per core (default 1; Linux SO_REUSEPORT)",
+    )
+    serve.add_argument(
+        "--certfile",
+        metavar="PEM",
+        help="serve https:// and wss:// on --port with this certificate chain; it may hold the private key too",
+    )
+    serve.add_argument("--keyfile", metavar="PEM", help="the private key of --certfile, unless --certfile holds it")
+    serve.add_argument(
+        "--self-signed",
+        action="store_true",
+        help="serve https:// and wss:// with a fresh self-signed certificate for localhost, 127.0.0.1, ::1 and "
+        "--host, for local use; its file and SHA-256 fingerprint are logged, and it is removed when livegate stops",
     )
     serve.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log verbosity (default: info)"
@@ -190,7 +206,64 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
+@dataclass(frozen=True)
+class ServeTLS:
+    context: ssl.SSLContext
+    certfile: str
+    keyfile: str | None
+    self_signed: SelfSigned | None = None
+
+
 async def _run_serve(args: argparse.Namespace) -> int:
+    if args.self_signed and (args.certfile or args.keyfile):
+        raise ConfigError("--self-signed makes its own certificate and key: give it without --certfile and --keyfile")
+    if args.keyfile and not args.certfile:
+        raise ConfigError("--keyfile needs --certfile")
+    with contextlib.ExitStack() as cleanup:
+        return await _serve(args, _serve_tls(args, cleanup))
+
+
+def _serve_tls(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> ServeTLS | None:
+    """The context for --certfile, or for a self-signed certificate made once (in the parent of workers)."""
+    import datetime
+    import tempfile
+    from pathlib import Path
+
+    from livegate.tls import self_signed, server_context
+
+    if args.certfile:
+        return ServeTLS(server_context(args.certfile, args.keyfile), args.certfile, args.keyfile)
+    if not args.self_signed:
+        return None
+    # mkdtemp makes the folder private to this user; the key never outlives the process.
+    folder = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="livegate-tls-")))
+    made = self_signed(folder, args.host, datetime.datetime.now(datetime.UTC))
+    return ServeTLS(server_context(str(made.certfile), str(made.keyfile)), str(made.certfile), str(made.keyfile), made)
+
+
+def _log_tls(tls: ServeTLS | None) -> None:
+    if tls is None:
+        return
+    if tls.self_signed is None:
+        from pathlib import Path
+
+        from livegate.tls import fingerprint
+
+        log.info("TLS: certificate %s (SHA-256 %s)", tls.certfile, fingerprint(Path(tls.certfile).read_bytes()))
+        return
+    made = tls.self_signed
+    log.info(
+        "TLS: a self-signed certificate for %s (SHA-256 %s) in %s, removed when livegate stops",
+        ", ".join(made.names), made.fingerprint, made.certfile,
+    )  # fmt: skip
+    log.info(
+        "trust it: SSL_CERT_FILE=%s for Python clients (openai, websockets, httpx), NODE_EXTRA_CA_CERTS=%s for Node "
+        "(the openai JS SDK)",
+        made.certfile, made.certfile,
+    )  # fmt: skip
+
+
+async def _serve(args: argparse.Namespace, tls: ServeTLS | None) -> int:
     from livegate.config import embedded_config, load_config
     from livegate.emulator.server import EmulatorServer
     from livegate.emulator.state import EmulatorConfig
@@ -211,11 +284,14 @@ async def _run_serve(args: argparse.Namespace) -> int:
         config = embedded_config(emulator.url)
     if args.workers > 1:
         try:
-            return await _run_workers(args, emulator.url if emulator else None)
+            return await _run_workers(args, emulator.url if emulator else None, tls)
         finally:
             if emulator is not None:
                 await emulator.stop()
-    gateway = Gateway(config, host=args.host, port=args.port, master_key=master_key, reuse_port=args.worker)
+    gateway = Gateway(
+        config, host=args.host, port=args.port, master_key=master_key, reuse_port=args.worker,
+        ssl_context=tls.context if tls else None,
+    )  # fmt: skip
     try:
         await gateway.start()
     except OSError as exc:
@@ -225,6 +301,7 @@ async def _run_serve(args: argparse.Namespace) -> int:
         await gateway.stop(grace_s=config.limits.shutdown_grace_s)
         return 0
     log.info("livegate on %s: OpenAI Realtime (GA and beta) at %s/realtime", gateway.url, gateway.ws_url)
+    _log_tls(tls)
     if emulator is not None:
         log.info(
             "no --config: every model is served by the embedded Gemini Live emulator at %s "
@@ -248,7 +325,7 @@ async def _run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _run_workers(args: argparse.Namespace, emulator_url: str | None) -> int:
+async def _run_workers(args: argparse.Namespace, emulator_url: str | None, tls: ServeTLS | None) -> int:
     """N processes on one port: the kernel spreads connections over them (SO_REUSEPORT)."""
     argv = [sys.executable, "-m", "livegate", "serve", "--worker", "--host", args.host, "--port", str(args.port)]
     argv += ["--log-level", args.log_level, "--log-format", args.log_format]
@@ -258,8 +335,12 @@ async def _run_workers(args: argparse.Namespace, emulator_url: str | None) -> in
         argv += ["--master-key", args.master_key]
     if emulator_url:
         argv += ["--embedded-emulator", emulator_url]
+    if tls is not None:  # a self-signed certificate too: made once here, so every worker serves the same
+        argv += ["--certfile", tls.certfile] + (["--keyfile", tls.keyfile] if tls.keyfile else [])
     children = [await asyncio.create_subprocess_exec(*argv) for _ in range(args.workers)]
-    log.info("livegate on http://%s:%d with %d worker processes: OpenAI Realtime at /v1/realtime", args.host, args.port, args.workers)
+    scheme = "http" if tls is None else "https"
+    log.info("livegate on %s://%s:%d with %d worker processes: OpenAI Realtime at /v1/realtime", scheme, args.host, args.port, args.workers)
+    _log_tls(tls)
     if emulator_url:
         log.info("no --config: every model is served by the embedded Gemini Live emulator at %s", emulator_url)
     stop = asyncio.ensure_future(_wait_for_signal())
