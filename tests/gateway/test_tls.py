@@ -152,8 +152,10 @@ async def test_openai_sdk_ga_text_turn_over_wss(tls_stack: TLSStack) -> None:
         assert await text_turn(connection, "over wss", beta=False) == "You said: over wss"
 
 
-async def test_openai_sdk_beta_text_turn_over_wss(tls_stack: TLSStack) -> None:
-    client = tls_stack.client()
+async def test_openai_sdk_beta_text_turn_over_wss_from_the_https_base_url(tls_stack: TLSStack) -> None:
+    # The beta namespace turns base_url into wss:// whatever its scheme: without TLS it cannot reach
+    # a gateway unless websocket_base_url is set as well.
+    client = AsyncOpenAI(api_key=MASTER_KEY, base_url=tls_stack.gateway.url + "/v1")
     options: Any = {"ssl": tls_stack.trust()}
     async with client.beta.realtime.connect(model="gpt-realtime", websocket_connection_options=options) as connection:
         assert (await connection.recv()).type == "session.created"
