@@ -16,12 +16,16 @@ from livegate.realtime.translator import SendUpstream, Translator
 
 
 class Recorder(WSListener):
-    def __init__(self) -> None:
+    def __init__(self, expect: int = 0) -> None:
         self.frames: list[bytes] = []
+        self.expect = expect
+        self.complete = asyncio.Event()
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if frame.msg_type is WSMsgType.TEXT:
             self.frames.append(frame.get_payload_as_bytes())
+            if len(self.frames) == self.expect:
+                self.complete.set()
 
 
 def pump_for_tests() -> Pump:
@@ -52,7 +56,7 @@ async def test_a_send_to_a_closing_upstream_does_not_end_the_session() -> None:
 
 
 async def test_frames_are_written_before_drain_returns() -> None:
-    received = Recorder()
+    received = Recorder(expect=100)
     server = await picows.ws_create_server(lambda request: received, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
@@ -65,8 +69,7 @@ async def test_frames_are_written_before_drain_returns() -> None:
         # Every frame is in the socket's buffer or sent: the transport holds no coroutine to run.
         assert upstream.underlying_transport.get_write_buffer_size() == 0
         async with asyncio.timeout(5):
-            while len(received.frames) < len(frames):
-                await asyncio.sleep(0.01)
+            await received.complete.wait()
         assert received.frames == frames
         upstream.disconnect()
     finally:

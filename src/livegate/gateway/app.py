@@ -296,6 +296,7 @@ class Gateway:
             await accounts.begin(grant, session_id, model, time.time())
             await pump.run()
         finally:
+            await ledger.flush()  # the session's usage is counted before it is seen to end
             del self._pumps[pump]
             self.metrics.retire(pump.traffic, translator.reconnects, translator.errors)
             traffic = pump.traffic
@@ -304,7 +305,6 @@ class Gateway:
                 time.time() - started, traffic.client_in_frames, traffic.client_out_frames, translator.upstream_connections,
                 dict(translator.reconnects) or "none", dict(translator.errors) or "none",
             )  # fmt: skip
-            await ledger.flush()
             await accounts.end(grant, lease, session_id, time.time())
             if not self._pumps:
                 self._drained.set()

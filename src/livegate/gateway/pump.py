@@ -23,7 +23,7 @@ from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
 
 from livegate.errors import UpstreamError
 from livegate.gateway.metrics import Traffic
-from livegate.gateway.upstream import UpstreamConnector
+from livegate.gateway.upstream import HANDSHAKE_TIMEOUT_S, UpstreamConnector
 from livegate.realtime.responses import Response
 from livegate.realtime.translator import CloseClient, CloseUpstream, SendUpstream, StartUpstream, Translator
 
@@ -296,9 +296,13 @@ class Pump:
             await asyncio.shield(self.ended)
         finally:
             self._closing = True
-            for task in list(self._connecting):
-                task.cancel()
             self._drop_upstream()
+            if self._connecting:
+                # A connection being opened is let finish and then closed (_connect): picows leaves the
+                # socket of a cancelled handshake open, until Gemini's keepalive gives up on it.
+                _, pending = await asyncio.wait(set(self._connecting), timeout=HANDSHAKE_TIMEOUT_S)
+                for task in pending:
+                    task.cancel()
             if self.client is not None:
                 self.client.disconnect(graceful=False)
 
