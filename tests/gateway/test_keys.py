@@ -219,16 +219,15 @@ async def test_usage_is_recorded_per_response_with_cost_from_each_backends_field
                 assert json.loads(await ws.recv())["type"] == "session.created"
                 seen[model] = await text_turn(ws, f"count my tokens on {model}")
             reported[model] = stack.emulator.session().usage_sent[-1]
+        async with asyncio.timeout(5):
+            while True:  # usage is written a moment after the session ends (gateway/ledger.py)
+                code, out, err = await asyncio.to_thread(run_cli, capsys, "usage", "--json", "--config", str(stack.config))
+                assert code == 0, err
+                rows = {row["model"]: row for row in json.loads(out)}
+                if len(rows) == 3:
+                    break
+                await asyncio.sleep(0.05)
     assert "gemini-3.8-live has no price" in caplog.text
-
-    async with asyncio.timeout(5):
-        while True:
-            code, out, err = await asyncio.to_thread(run_cli, capsys, "usage", "--json", "--config", str(stack.config))
-            assert code == 0, err
-            rows = {row["model"]: row for row in json.loads(out)}
-            if len(rows) == 3:
-                break
-            await asyncio.sleep(0.05)
     # Vertex names the output candidatesTokenCount, AI Studio responseTokenCount (gemini-live.md §5.3).
     vertex, studio = reported["vertex-live"], reported["studio-live"]
     assert "candidatesTokenCount" in vertex and "responseTokenCount" not in vertex

@@ -251,7 +251,7 @@ def test_a_second_response_create_while_one_is_active_is_refused() -> None:
     bridge.send(USER_HI)
     bridge.translator.receive_client_event('{"type": "response.create"}', bridge.now)
     bridge.translator.receive_client_event('{"type": "response.create", "event_id": "again"}', bridge.now)
-    out = [json.loads(e) for e in bridge.translator.events_to_client() if isinstance(e, str)]
+    out = [json.loads(e) for e in bridge.translator.events_to_client() if isinstance(e, bytes)]
     error = out[-1]["error"]
     assert error["code"] == "conversation_already_has_active_response"
     assert error["event_id"] == "again"

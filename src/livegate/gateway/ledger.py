@@ -1,6 +1,7 @@
 """Usage of finished responses, written by one task in batches (issue 14): a session only appends to
 a list, so the audio path never waits for the database, and a response's bill survives its client
-hanging up (sessions wait for ``flush`` before they are recorded as ended)."""
+hanging up (sessions wait for ``flush`` before they are recorded as ended). A batch gathers for up to
+``BATCH_S``: one transaction for all the responses that end meanwhile, across sessions."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ __all__ = ["Ledger"]
 log = logging.getLogger("livegate")
 
 Stored = Callable[[UsageRecord], None]
+BATCH_S = 0.5
 
 
 class Ledger:
@@ -24,6 +26,7 @@ class Ledger:
         self.accounts = accounts
         self._pending: list[tuple[UsageRecord, Stored]] = []
         self._wake = asyncio.Event()
+        self._now = asyncio.Event()  # someone waits in flush: write without gathering more
         self._idle = asyncio.Event()
         self._idle.set()
         self._task = asyncio.get_running_loop().create_task(self._write())
@@ -36,7 +39,9 @@ class Ledger:
 
     async def flush(self) -> None:
         """Until everything added so far is written (or has failed and been logged)."""
-        await self._idle.wait()
+        if not self._idle.is_set():
+            self._now.set()
+            await self._idle.wait()
 
     async def close(self) -> None:
         await self.flush()
@@ -47,7 +52,10 @@ class Ledger:
     async def _write(self) -> None:
         while True:
             await self._wake.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._now.wait(), BATCH_S)
             self._wake.clear()
+            self._now.clear()
             await self._write_batch()
             if not self._pending:
                 self._idle.set()

@@ -184,13 +184,13 @@ class Pump:
             else:
                 self._drop_upstream()  # a new setup follows: Gemini refuses to resume while the old socket is open
 
-    def _to_client(self, events: list[str | CloseClient]) -> None:
+    def _to_client(self, events: list[bytes | CloseClient]) -> None:
         client = self.client
         if client is None:
             return
         traffic = self.traffic
         for event in events:
-            if type(event) is str:
+            if type(event) is bytes:
                 traffic.client_out_frames += 1
                 traffic.client_out_bytes += len(event)
                 client.send(TEXT, event)

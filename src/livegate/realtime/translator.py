@@ -1,7 +1,7 @@
 """The gateway's core: one OpenAI Realtime session translated to and from one Gemini Live session.
 
 Sans-I/O (STYLE.md §1). Feed it with ``receive_client_event``, ``receive_upstream_message`` and
-``receive_upstream_closed``; drain ``events_to_client()`` (JSON text frames, and a ``CloseClient``
+``receive_upstream_closed``; drain ``events_to_client()`` (JSON text frames as UTF-8 bytes, and a ``CloseClient``
 wish in its place in the order) and ``actions_to_upstream()`` (``StartUpstream`` with the setup,
 ``SendUpstream`` frames). Ids come from the injected ``ids`` factory, so output is exact.
 
@@ -58,7 +58,7 @@ class CloseClient:
     reason: str
 
 
-ClientOutput = str | CloseClient
+ClientOutput = bytes | CloseClient  # bytes: written to the socket as they are, UTF-8 JSON
 
 
 # Gemini close codes (gemini-live.md §7) to the client's close code and error type.
@@ -683,7 +683,7 @@ class Translator:
     # ---- events ------------------------------------------------------------------------------
 
     def _emit(self, kind: str, **fields: Any) -> None:
-        self._client.append(orjson.dumps({"type": kind, "event_id": self.ids("event"), **fields}).decode())
+        self._client.append(orjson.dumps({"type": kind, "event_id": self.ids("event"), **fields}))
 
     def _fault(self, exc: Exception, where: str, event_id: str | None) -> None:
         """A bug met while handling one event: the client is told, the shell logs the traceback (never
