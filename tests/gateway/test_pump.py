@@ -5,12 +5,19 @@ writes what the translator produced without a task, a lock or an await (issue 14
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 
 import picows
+import pytest
+import websockets
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
 
 from livegate.config import embedded_config
-from livegate.gateway.app import session_ids
+from livegate.emulator import voice
+from livegate.emulator.server import EmulatorServer
+from livegate.emulator.state import EmulatorConfig
+from livegate.gateway.app import Gateway, session_ids
 from livegate.gateway.pump import Pump
 from livegate.realtime.translator import SendUpstream, Translator
 
@@ -74,3 +81,37 @@ async def test_frames_are_written_before_drain_returns() -> None:
         upstream.disconnect()
     finally:
         server.close()
+
+
+async def test_audio_goes_through_the_translator_in_the_socket_callbacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The synchronous hot path (issue 14): every client frame and every Gemini message is translated
+    inside picows's callback, outside any task, so no frame costs a task switch, a lock or an event."""
+    seen: dict[str, list[asyncio.Task[object] | None]] = {"client": [], "upstream": []}
+    client_event, upstream_message = Translator.receive_client_event, Translator.receive_upstream_message
+
+    def on_client(self: Translator, data: str | bytes, now: float) -> None:
+        seen["client"].append(asyncio.current_task())
+        client_event(self, data, now)
+
+    def on_upstream(self: Translator, data: str | bytes, now: float, generation: int | None = None) -> None:
+        seen["upstream"].append(asyncio.current_task())
+        upstream_message(self, data, now, generation)
+
+    monkeypatch.setattr(Translator, "receive_client_event", on_client)
+    monkeypatch.setattr(Translator, "receive_upstream_message", on_upstream)
+    emulator = EmulatorServer(EmulatorConfig(turn_complete_after_playback=False))
+    async with emulator, Gateway(embedded_config(emulator.url), port=0) as gateway:
+        url = gateway.ws_url + "/realtime?model=gpt-realtime"
+        async with websockets.connect(url) as ws, asyncio.timeout(20):
+            frame = base64.b64encode(voice.speak("hello there", 24000)).decode()
+            for start in range(0, len(frame), 6400):  # 200 ms of audio a frame
+                await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": frame[start : start + 6400]}))
+            silence = base64.b64encode(bytes(9600)).decode()
+            while True:
+                await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": silence}))
+                event = json.loads(await ws.recv())
+                if event["type"] == "response.done":
+                    break
+    assert len(seen["client"]) > 10 and len(seen["upstream"]) > 3
+    assert seen["client"] == [None] * len(seen["client"])
+    assert seen["upstream"] == [None] * len(seen["upstream"])
