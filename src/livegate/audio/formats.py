@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from livegate.audio import g711
-from livegate.audio.resample import Resampler
+from livegate.audio.resample import ACCELERATED, Resampler
 
 __all__ = ["GEMINI_INPUT_RATE", "GEMINI_OUTPUT_RATE", "InputConverter", "OutputConverter", "bytes_per_ms"]
 
@@ -24,11 +24,11 @@ def bytes_per_ms(fmt: str) -> int:
 class InputConverter:
     """Client audio in ``fmt`` to 16 kHz PCM16, one append at a time."""
 
-    def __init__(self, fmt: str) -> None:
+    def __init__(self, fmt: str, *, accelerated: bool = ACCELERATED) -> None:
         self.format = fmt
         self.rate = RATES[fmt]
         self._decode = _DECODE.get(fmt)
-        self._resampler = Resampler(self.rate, GEMINI_INPUT_RATE)
+        self._resampler = Resampler(self.rate, GEMINI_INPUT_RATE, accelerated=accelerated)
         self._torn = b""  # half a PCM16 sample, kept for the next append
 
     def convert(self, data: bytes) -> bytes:

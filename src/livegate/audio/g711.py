@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["alaw_decode", "alaw_encode", "ulaw_decode", "ulaw_encode"]
+__all__ = ["ALAW_SAMPLES", "ULAW_SAMPLES", "alaw_decode", "alaw_encode", "ulaw_decode", "ulaw_encode"]
 
 _ULAW_BIAS = 0x84
 _ULAW_CLIP = 8159
@@ -57,6 +57,9 @@ def _alaw_table() -> npt.NDArray[np.uint8]:
 
 _ULAW_DECODE = np.array([_ulaw_to_linear(c) for c in range(256)], dtype="<i2")
 _ALAW_DECODE = np.array([_alaw_to_linear(c) for c in range(256)], dtype="<i2")
+# The 256 codes' samples as int16 LE, for the C kernel (livegate.audio.ingest).
+ULAW_SAMPLES = _ULAW_DECODE.tobytes()
+ALAW_SAMPLES = _ALAW_DECODE.tobytes()
 _ULAW_ENCODE = _ulaw_table()  # indexed by the PCM16 sample + 32768
 _ALAW_ENCODE = _alaw_table()
 

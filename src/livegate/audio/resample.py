@@ -17,6 +17,7 @@ from __future__ import annotations
 from functools import cache
 from math import gcd
 from types import ModuleType
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -27,7 +28,7 @@ try:  # the C kernel of the same arithmetic (setup.py builds it where a compiler
 except ImportError:  # pragma: no cover - a machine without the extension runs the numpy reference
     _dsp = None
 
-__all__ = ["ACCELERATED", "Resampler", "group_delay_s"]
+__all__ = ["ACCELERATED", "COEFFICIENT_BITS", "Kernel", "Resampler", "group_delay_s", "kernel"]
 ACCELERATED = _dsp is not None
 
 TAPS_PER_SPAN = 32  # prototype length: this many taps per sample of the faster side
@@ -50,6 +51,27 @@ def _design(up: int, down: int) -> tuple[npt.NDArray[np.float64], ...]:
     taps *= up / taps.sum()  # unity gain after zero-stuffing by `up`
     quantised = np.round(taps * (1 << COEFFICIENT_BITS))
     return tuple(quantised[phase::up].copy() for phase in range(up))
+
+
+class Kernel(NamedTuple):
+    """What the C kernel takes: output j of a block of ``up`` uses the newest input ``offsets[j]`` after
+    the block's first, with the ``span`` taps of phase ``(j * down) % up``; ``taps`` holds the phases in
+    order, each reversed (oldest sample first), as float64."""
+
+    up: int
+    down: int
+    span: int
+    offsets: tuple[int, ...]
+    taps: bytes
+
+
+@cache
+def kernel(in_rate: int, out_rate: int) -> Kernel:
+    common = gcd(in_rate, out_rate)
+    up, down = out_rate // common, in_rate // common
+    phases = _design(up, down)
+    taps = np.concatenate([phase[::-1] for phase in phases]).astype("<f8").tobytes()
+    return Kernel(up, down, len(phases[0]), tuple(j * down // up for j in range(up)), taps)
 
 
 def group_delay_s(in_rate: int, out_rate: int) -> float:
@@ -81,8 +103,7 @@ class Resampler:
         self._blocks = 0  # blocks of output produced
         self._accelerated = accelerated and _dsp is not None and not self.identity
         if self._accelerated:
-            self._taps_reversed = np.concatenate([phase[::-1] for phase in self._phases]).astype("<f8").tobytes()
-            self._offsets_tuple = tuple(self._offsets)
+            self._kernel = kernel(in_rate, out_rate)
             self._history_pcm = bytes(2 * self._keep)
 
     def process(self, pcm: bytes) -> bytes:
@@ -106,9 +127,8 @@ class Resampler:
         count = blocks - self._blocks
         if count <= 0:
             return b""
-        out: bytes = _dsp.polyphase(
-            buffer, self._taps_reversed, self.up, self.down, self._span, COEFFICIENT_BITS, self._offsets_tuple, self._blocks, count, start
-        )
+        k = self._kernel
+        out: bytes = _dsp.polyphase(buffer, k.taps, k.up, k.down, k.span, COEFFICIENT_BITS, k.offsets, self._blocks, count, start)
         self._blocks = blocks
         return out
 

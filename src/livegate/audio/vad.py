@@ -20,7 +20,7 @@ try:  # the C kernel (setup.py): the same exact sums, without numpy's per-call o
 except ImportError:  # pragma: no cover - a machine without the extension runs the numpy reference
     _dsp = None
 
-__all__ = ["ActivityDetector", "SpeechEnded", "SpeechStarted", "VadSettings"]
+__all__ = ["ActivityDetector", "FrameEnergies", "SpeechEnded", "SpeechStarted", "VadSettings"]
 
 FRAME_MS = 10
 # dBFS of a frame's RMS above which it counts as speech, per start sensitivity.
@@ -69,21 +69,15 @@ class SpeechEnded:
 VadEvent = SpeechStarted | SpeechEnded
 
 
-class ActivityDetector:
-    def __init__(self, settings: VadSettings, rate: int, *, accelerated: bool = True) -> None:
-        self.settings = settings
-        self.rate = rate
-        self.frame = rate * FRAME_MS // 1000
-        # The sum of squares of a 10 ms PCM16 frame at the threshold, so no log is taken per frame.
-        self._threshold = (10 ** (settings.threshold_dbfs / 20) * 32768) ** 2 * self.frame
+class FrameEnergies:
+    """The sum of squares of every whole frame of a PCM16 stream; a frame begun waits for the rest."""
+
+    def __init__(self, frame: int, *, accelerated: bool = True) -> None:
+        self.frame = frame
         self._accelerated = accelerated and _dsp is not None
         self._pending = b""
-        self._samples = 0  # samples consumed into whole frames
-        self.speaking = False
-        self._run = 0  # consecutive frames against the current state
-        self._run_start = 0
 
-    def feed(self, pcm: bytes) -> list[VadEvent]:
+    def feed(self, pcm: bytes) -> list[int]:
         data = self._pending + pcm if self._pending else pcm
         usable = len(data) // (2 * self.frame) * 2 * self.frame
         self._pending = data[usable:]
@@ -92,9 +86,32 @@ class ActivityDetector:
         if self._accelerated:
             assert _dsp is not None
             energies: list[int] = _dsp.energies(data[:usable], self.frame)
-        else:
-            frames = np.frombuffer(data, dtype="<i2", count=usable // 2).reshape(-1, self.frame).astype(np.int64)
-            energies = np.einsum("ij,ij->i", frames, frames).tolist()
+            return energies
+        frames = np.frombuffer(data, dtype="<i2", count=usable // 2).reshape(-1, self.frame).astype(np.int64)
+        energies = np.einsum("ij,ij->i", frames, frames).tolist()
+        return energies
+
+
+class ActivityDetector:
+    def __init__(self, settings: VadSettings, rate: int, *, accelerated: bool = True) -> None:
+        self.settings = settings
+        self.rate = rate
+        self.frame = rate * FRAME_MS // 1000
+        # The sum of squares of a 10 ms PCM16 frame at the threshold, so no log is taken per frame.
+        self._threshold = (10 ** (settings.threshold_dbfs / 20) * 32768) ** 2 * self.frame
+        self._energies = FrameEnergies(self.frame, accelerated=accelerated)
+        self._samples = 0  # samples consumed into whole frames
+        self.speaking = False
+        self._run = 0  # consecutive frames against the current state
+        self._run_start = 0
+
+    def feed(self, pcm: bytes) -> list[VadEvent]:
+        return self.judge(self._energies.feed(pcm))
+
+    def judge(self, energies: list[int]) -> list[VadEvent]:
+        """The events of the next whole frames, given their sums of squares (FrameEnergies)."""
+        if not energies:
+            return []
         threshold = self._threshold
         events: list[VadEvent] = []
         need_start = max(1, -(-self.settings.prefix_ms // FRAME_MS))
