@@ -21,6 +21,7 @@ PURE = [
     "audio/g711.py",
     "audio/resample.py",
     "audio/formats.py",
+    "audio/ingest.py",
     "emulator/voice.py",
     "emulator/script.py",
     "emulator/state.py",

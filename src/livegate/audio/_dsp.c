@@ -1,6 +1,7 @@
-/* livegate's audio hot loops in C: the exact polyphase FIR of livegate.audio.resample and the frame
- * energies of livegate.audio.vad. Same arithmetic as the numpy reference (integer taps, integer
- * samples, round half to even), so both give the same bytes; tests/audio compare them. */
+/* livegate's audio hot loops in C: the exact polyphase FIR of livegate.audio.resample, the frame
+ * energies of livegate.audio.vad, and Ingest, which does all of one client audio frame in one call
+ * (livegate.audio.ingest). Same arithmetic as the numpy reference (integer taps, integer samples,
+ * round half to even), so both give the same bytes; tests/audio compare them. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
@@ -13,52 +14,18 @@ static inline int16_t round_q(double acc, double scale) {
     return (int16_t)q;
 }
 
-/* polyphase(samples, taps, up, down, span, bits, offsets, first, blocks, start) -> bytes
- * samples: int16 LE, stream indices start .. start+len-1; taps: float64 holding integers, `up` phases of
- * `span` each, every phase reversed (oldest sample first); output j of block b uses the newest input
- * b*down + offsets[j] with phase (j*down) % up. Products and sums are integers below 2**53, so float64
- * is exact in any order: four partial sums let the compiler vectorise. */
-static PyObject *polyphase(PyObject *self, PyObject *args) {
-    Py_buffer samples, taps;
-    int up, down, span, bits;
-    PyObject *offsets_obj;
-    Py_ssize_t first, blocks, start;
-    if (!PyArg_ParseTuple(args, "y*y*iiiiOnnn", &samples, &taps, &up, &down, &span, &bits, &offsets_obj, &first, &blocks, &start))
-        return NULL;
-    PyObject *result = NULL;
-    double *x = NULL;
-    Py_ssize_t offsets[64];
-    if (up < 1 || up > 64 || span < 1 || !PyTuple_Check(offsets_obj) || PyTuple_GET_SIZE(offsets_obj) != up) {
-        PyErr_SetString(PyExc_ValueError, "offsets must be a tuple of `up` integers");
-        goto done;
-    }
-    if (taps.len < (Py_ssize_t)up * span * (Py_ssize_t)sizeof(double)) {
-        PyErr_SetString(PyExc_ValueError, "taps shorter than up * span");
-        goto done;
-    }
-    for (int j = 0; j < up; j++) offsets[j] = PyLong_AsSsize_t(PyTuple_GET_ITEM(offsets_obj, j));
-    const int16_t *pcm = (const int16_t *)samples.buf;
-    const double *h = (const double *)taps.buf;
-    Py_ssize_t n = samples.len / 2;
-    x = PyMem_Malloc((n > 0 ? n : 1) * sizeof(double));
-    if (x == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) x[i] = pcm[i];
-    result = PyBytes_FromStringAndSize(NULL, blocks * up * 2);
-    if (result == NULL) goto done;
-    int16_t *out = (int16_t *)PyBytes_AS_STRING(result);
-    double scale = ldexp(1.0, -bits);
-    for (Py_ssize_t b = 0; b < blocks; b++) {
+/* Outputs of blocks first .. first+count-1 into out. x holds stream samples start .. start+n-1; taps
+ * are `up` phases of `span` each, every phase reversed (oldest sample first); output j of block b uses
+ * the newest input b*down + offsets[j] with phase (j*down) % up. Products and sums are integers below
+ * 2**53, so float64 is exact in any order: four partial sums let the compiler vectorise.
+ * -1 when a window reaches outside x (the callers keep enough history: never). */
+static int fir_blocks(const double *x, int64_t n, int64_t start, const double *h, int up, int down, int span,
+                      const int64_t *offsets, double scale, int64_t first, int64_t count, int16_t *out) {
+    for (int64_t b = 0; b < count; b++) {
         for (int j = 0; j < up; j++) {
-            Py_ssize_t oldest = (first + b) * down + offsets[j] - start - span + 1;
-            if (oldest < 0 || oldest + span > n) {  /* the caller keeps enough history: never true */
-                Py_CLEAR(result);
-                PyErr_SetString(PyExc_ValueError, "a window reaches outside the samples");
-                goto done;
-            }
-            const double *phase = h + (Py_ssize_t)((j * down) % up) * span;
+            int64_t oldest = (first + b) * down + offsets[j] - start - span + 1;
+            if (oldest < 0 || oldest + span > n) return -1;
+            const double *phase = h + (int64_t)((j * down) % up) * span;
             const double *window = x + oldest;
             double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
             int t = 0;
@@ -71,6 +38,53 @@ static PyObject *polyphase(PyObject *self, PyObject *args) {
             for (; t < span; t++) a0 += phase[t] * window[t];
             out[b * up + j] = round_q((a0 + a1) + (a2 + a3), scale);
         }
+    }
+    return 0;
+}
+
+static int read_offsets(PyObject *offsets_obj, int up, int64_t *offsets) {
+    if (up < 1 || up > 64 || !PyTuple_Check(offsets_obj) || PyTuple_GET_SIZE(offsets_obj) != up) {
+        PyErr_SetString(PyExc_ValueError, "offsets must be a tuple of `up` integers, 1 <= up <= 64");
+        return -1;
+    }
+    for (int j = 0; j < up; j++) {
+        offsets[j] = PyLong_AsLongLong(PyTuple_GET_ITEM(offsets_obj, j));
+        if (offsets[j] == -1 && PyErr_Occurred()) return -1;
+    }
+    return 0;
+}
+
+/* polyphase(samples, taps, up, down, span, bits, offsets, first, blocks, start) -> bytes
+ * samples: int16 LE, stream indices start .. start+len-1; the rest as fir_blocks takes them. */
+static PyObject *polyphase(PyObject *self, PyObject *args) {
+    Py_buffer samples, taps;
+    int up, down, span, bits;
+    PyObject *offsets_obj;
+    Py_ssize_t first, blocks, start;
+    if (!PyArg_ParseTuple(args, "y*y*iiiiOnnn", &samples, &taps, &up, &down, &span, &bits, &offsets_obj, &first, &blocks, &start))
+        return NULL;
+    PyObject *result = NULL;
+    double *x = NULL;
+    int64_t offsets[64];
+    if (read_offsets(offsets_obj, up, offsets) < 0) goto done;
+    if (span < 1 || down < 1 || taps.len < (Py_ssize_t)up * span * (Py_ssize_t)sizeof(double)) {
+        PyErr_SetString(PyExc_ValueError, "taps shorter than up * span");
+        goto done;
+    }
+    const int16_t *pcm = (const int16_t *)samples.buf;
+    Py_ssize_t n = samples.len / 2;
+    x = PyMem_Malloc((n > 0 ? n : 1) * sizeof(double));
+    if (x == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) x[i] = pcm[i];
+    result = PyBytes_FromStringAndSize(NULL, blocks * up * 2);
+    if (result == NULL) goto done;
+    if (fir_blocks(x, n, start, (const double *)taps.buf, up, down, span, offsets, ldexp(1.0, -bits), first, blocks,
+                   (int16_t *)PyBytes_AS_STRING(result)) < 0) {
+        Py_CLEAR(result);
+        PyErr_SetString(PyExc_ValueError, "a window reaches outside the samples");
     }
 done:
     PyMem_Free(x);
@@ -90,11 +104,327 @@ static PyObject *energies(PyObject *self, PyObject *args) {
     for (Py_ssize_t f = 0; list != NULL && f < count; f++) {
         int64_t sum = 0;
         for (Py_ssize_t i = f * frame; i < (f + 1) * frame; i++) sum += (int64_t)x[i] * x[i];
-        PyList_SET_ITEM(list, f, PyLong_FromLongLong(sum));
+        PyObject *value = PyLong_FromLongLong(sum);
+        if (value == NULL) Py_CLEAR(list);
+        else PyList_SET_ITEM(list, f, value);
     }
     PyBuffer_Release(&samples);
     return list;
 }
+
+/* ---- Ingest ----------------------------------------------------------------------------------- */
+
+/* RFC 4648 §4: the base64 alphabet; its inverse marks every other byte 0xFF. */
+static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static uint8_t B64_VALUE[256];
+
+/* The length of what `s` decodes to if it is canonical base64 (RFC 4648 §3.2, §3.5, §4: padded to a
+ * multiple of four, padding only at the end), else -1. The characters are checked by b64_decode. */
+static Py_ssize_t b64_decoded_length(const unsigned char *s, Py_ssize_t len) {
+    if (len % 4) return -1;
+    if (len == 0) return 0;
+    int pads = s[len - 1] == '=' ? (s[len - 2] == '=' ? 2 : 1) : 0;
+    return len / 4 * 3 - pads;
+}
+
+/* Decodes canonical base64 into out (b64_decoded_length bytes); -1 when a character is outside the
+ * alphabet or the bits the padding leaves over are not zero (RFC 4648 §3.5): then the text is not the
+ * encoding of any bytes, and Python's rules (livegate.realtime.checks) decide what it is. */
+static int b64_decode(const unsigned char *s, Py_ssize_t len, unsigned char *out) {
+    if (len == 0) return 0;
+    int pads = s[len - 1] == '=' ? (s[len - 2] == '=' ? 2 : 1) : 0;
+    Py_ssize_t groups = len / 4 - (pads != 0);
+    uint32_t bad = 0;
+    for (Py_ssize_t g = 0; g < groups; g++, s += 4, out += 3) {
+        uint32_t a = B64_VALUE[s[0]], b = B64_VALUE[s[1]], c = B64_VALUE[s[2]], d = B64_VALUE[s[3]];
+        bad |= a | b | c | d;
+        uint32_t v = a << 18 | b << 12 | c << 6 | d;
+        out[0] = (unsigned char)(v >> 16);
+        out[1] = (unsigned char)(v >> 8);
+        out[2] = (unsigned char)v;
+    }
+    if (pads) {
+        uint32_t a = B64_VALUE[s[0]], b = B64_VALUE[s[1]], c = pads == 1 ? B64_VALUE[s[2]] : 0;
+        bad |= a | b | c;
+        if (pads == 2 ? (b & 0x0F) : (c & 0x03)) return -1;
+        uint32_t v = a << 18 | b << 12 | c << 6;
+        out[0] = (unsigned char)(v >> 16);
+        if (pads == 1) out[1] = (unsigned char)(v >> 8);
+    }
+    return (bad & 0x80) ? -1 : 0;
+}
+
+static void b64_encode(const unsigned char *in, Py_ssize_t n, char *out) {
+    Py_ssize_t i = 0;
+    for (; i + 3 <= n; i += 3, out += 4) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        out[0] = B64[v >> 18];
+        out[1] = B64[(v >> 12) & 63];
+        out[2] = B64[(v >> 6) & 63];
+        out[3] = B64[v & 63];
+    }
+    if (i < n) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
+        out[0] = B64[v >> 18];
+        out[1] = B64[(v >> 12) & 63];
+        out[2] = i + 1 < n ? B64[(v >> 6) & 63] : '=';
+        out[3] = '=';
+    }
+}
+
+typedef struct {
+    PyObject_HEAD
+    int g711;              /* the client sends G.711 codes, decoded through table; else PCM16 LE */
+    int16_t table[256];
+    int up, down, span;
+    double scale;
+    double *taps;          /* up * span */
+    int64_t offsets[64];
+    int64_t keep;          /* input samples of history: span - 1 + down */
+    double *x;             /* keep samples of history, then the frame's new samples */
+    int64_t capacity;      /* of x, in samples */
+    int64_t consumed;      /* input samples received */
+    int64_t blocks;        /* output blocks produced */
+    int torn;              /* the low byte of a PCM16 sample is waiting for its high byte */
+    unsigned char torn_byte;
+    Py_ssize_t frame;      /* samples per detector frame; 0: no energies */
+    int64_t partial;       /* sum of squares of the detector frame begun */
+    Py_ssize_t partial_n;  /* its samples */
+    PyObject *prefix, *suffix;
+} Ingest;
+
+static void Ingest_dealloc(Ingest *self) {
+    PyTypeObject *type = Py_TYPE(self);
+    PyMem_Free(self->taps);
+    PyMem_Free(self->x);
+    Py_XDECREF(self->prefix);
+    Py_XDECREF(self->suffix);
+    type->tp_free((PyObject *)self);
+    Py_DECREF(type);
+}
+
+/* Ingest(table, taps, up, down, span, bits, offsets, frame, prefix, suffix, carry_sum=0, carry_count=0)
+ * table: None for PCM16, else the 256 int16 LE samples of the G.711 codes; taps .. offsets as polyphase
+ * takes them; frame: samples per detector frame (0: none); prefix and suffix: what goes before and after
+ * the base64 of the output in the upstream message; carry: a detector frame begun (Ingest.carry). */
+static PyObject *Ingest_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+    PyObject *table_obj, *offsets_obj, *prefix, *suffix;
+    Py_buffer taps;
+    int up, down, span, bits;
+    Py_ssize_t frame, carry_count = 0;
+    long long carry_sum = 0;
+    if (kwargs != NULL && PyDict_GET_SIZE(kwargs)) {
+        PyErr_SetString(PyExc_TypeError, "Ingest() takes positional arguments only");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "Oy*iiiiOnSS|Ln", &table_obj, &taps, &up, &down, &span, &bits, &offsets_obj, &frame,
+                          &prefix, &suffix, &carry_sum, &carry_count))
+        return NULL;
+    Ingest *self = (Ingest *)type->tp_alloc(type, 0);
+    if (self == NULL) goto fail;
+    if (read_offsets(offsets_obj, up, self->offsets) < 0) goto fail;
+    if (span < 1 || down < 1 || bits < 0 || frame < 0 || taps.len != (Py_ssize_t)up * span * (Py_ssize_t)sizeof(double)) {
+        PyErr_SetString(PyExc_ValueError, "taps must be up * span float64, down >= 1, bits >= 0, frame >= 0");
+        goto fail;
+    }
+    if (table_obj != Py_None) {
+        if (!PyBytes_Check(table_obj) || PyBytes_GET_SIZE(table_obj) != 512) {
+            PyErr_SetString(PyExc_ValueError, "table must be None or 256 int16 LE samples");
+            goto fail;
+        }
+        const unsigned char *t = (const unsigned char *)PyBytes_AS_STRING(table_obj);
+        for (int c = 0; c < 256; c++) {
+            int v = t[2 * c] | t[2 * c + 1] << 8;
+            self->table[c] = (int16_t)(v - ((v & 0x8000) << 1));
+        }
+        self->g711 = 1;
+    }
+    self->up = up;
+    self->down = down;
+    self->span = span;
+    self->scale = ldexp(1.0, -bits);
+    self->taps = PyMem_Malloc(taps.len);
+    self->keep = span - 1 + down;
+    self->capacity = self->keep + 4096;
+    self->x = PyMem_Calloc((size_t)self->capacity, sizeof(double));
+    if (self->taps == NULL || self->x == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    memcpy(self->taps, taps.buf, taps.len);
+    self->frame = frame;
+    self->partial = carry_sum;
+    self->partial_n = frame > 0 ? carry_count % frame : 0;
+    Py_INCREF(prefix);
+    Py_INCREF(suffix);
+    self->prefix = prefix;
+    self->suffix = suffix;
+    PyBuffer_Release(&taps);
+    return (PyObject *)self;
+fail:
+    Py_XDECREF(self);
+    PyBuffer_Release(&taps);
+    return NULL;
+}
+
+/* push(text, send) -> (message | None, raw, pcm, energies) | None
+ * text: the client's base64; None (and nothing changed) when it is not canonical base64. raw: its bytes;
+ * pcm: the 16 kHz PCM16 LE they complete; energies: the detector frames they complete; message: prefix,
+ * the base64 of pcm, suffix, when send is true and there is pcm. */
+static PyObject *Ingest_push(Ingest *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "push(text: str, send: bool)");
+        return NULL;
+    }
+    int send = PyObject_IsTrue(args[1]);
+    if (send < 0) return NULL;
+    PyObject *text = args[0];
+    if (!PyUnicode_IS_ASCII(text)) Py_RETURN_NONE;
+    const unsigned char *s = PyUnicode_1BYTE_DATA(text);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text);
+    Py_ssize_t raw_len = b64_decoded_length(s, len);
+    if (raw_len < 0) Py_RETURN_NONE;
+    PyObject *raw = PyBytes_FromStringAndSize(NULL, raw_len);
+    PyObject *pcm = NULL, *message = NULL, *list = NULL;
+    if (raw == NULL) return NULL;
+    const unsigned char *r = (const unsigned char *)PyBytes_AS_STRING(raw);
+    if (b64_decode(s, len, (unsigned char *)PyBytes_AS_STRING(raw)) < 0) {
+        Py_DECREF(raw);
+        Py_RETURN_NONE;
+    }
+
+    /* The frame's samples go after the history; the state changes only once nothing can fail. */
+    int64_t most = self->g711 ? raw_len : (raw_len + 1) / 2;
+    if (self->keep + most > self->capacity) {
+        int64_t capacity = self->keep + most;
+        double *x = PyMem_Realloc(self->x, (size_t)capacity * sizeof(double));
+        if (x == NULL) {
+            PyErr_NoMemory();
+            goto fail;
+        }
+        self->x = x;
+        self->capacity = capacity;
+    }
+    double *fresh = self->x + self->keep;
+    int64_t m = 0;
+    int torn = self->torn;
+    unsigned char torn_byte = self->torn_byte;
+    if (self->g711) {
+        for (Py_ssize_t i = 0; i < raw_len; i++) fresh[m++] = self->table[r[i]];
+    } else {
+        Py_ssize_t i = 0;
+        if (torn && raw_len > 0) {
+            int v = torn_byte | r[0] << 8;
+            fresh[m++] = v - ((v & 0x8000) << 1);
+            i = 1;
+            torn = 0;
+        }
+        for (; i + 1 < raw_len; i += 2) {
+            int v = r[i] | r[i + 1] << 8;
+            fresh[m++] = v - ((v & 0x8000) << 1);
+        }
+        if (i < raw_len) {
+            torn = 1;
+            torn_byte = r[i];
+        }
+    }
+
+    /* Block k is complete once input k*down + offsets[up-1] has arrived (livegate.audio.resample). */
+    int64_t start = self->consumed - self->keep;
+    int64_t consumed = self->consumed + m;
+    int64_t last = consumed - 1 - self->offsets[self->up - 1];
+    int64_t blocks = last < 0 ? 0 : last / self->down + 1;
+    int64_t count = blocks > self->blocks ? blocks - self->blocks : 0;
+    pcm = PyBytes_FromStringAndSize(NULL, count * self->up * 2);
+    if (pcm == NULL) goto fail;
+    int16_t *out = (int16_t *)PyBytes_AS_STRING(pcm);
+    if (fir_blocks(self->x, self->keep + m, start, self->taps, self->up, self->down, self->span, self->offsets, self->scale,
+                   self->blocks, count, out) < 0) {
+        PyErr_SetString(PyExc_SystemError, "a window reaches outside the samples");
+        goto fail;
+    }
+    int64_t out_n = count * self->up;
+
+    /* livegate.audio.vad: sums of squares of whole detector frames, a frame begun carried over. */
+    int64_t partial = self->partial;
+    Py_ssize_t partial_n = self->partial_n;
+    Py_ssize_t frames = self->frame > 0 ? (Py_ssize_t)((partial_n + out_n) / self->frame) : 0;
+    list = PyList_New(frames);
+    if (list == NULL) goto fail;
+    if (self->frame > 0) {
+        Py_ssize_t f = 0;
+        for (int64_t i = 0; i < out_n; i++) {
+            partial += (int64_t)out[i] * out[i];
+            if (++partial_n == self->frame) {
+                PyObject *value = PyLong_FromLongLong(partial);
+                if (value == NULL) goto fail;
+                PyList_SET_ITEM(list, f++, value);
+                partial = 0;
+                partial_n = 0;
+            }
+        }
+    }
+
+    if (send && out_n > 0) {
+        Py_ssize_t head = PyBytes_GET_SIZE(self->prefix), tail = PyBytes_GET_SIZE(self->suffix);
+        Py_ssize_t body = (out_n * 2 + 2) / 3 * 4;
+        message = PyBytes_FromStringAndSize(NULL, head + body + tail);
+        if (message == NULL) goto fail;
+        char *m_out = PyBytes_AS_STRING(message);
+        memcpy(m_out, PyBytes_AS_STRING(self->prefix), head);
+        b64_encode((const unsigned char *)out, out_n * 2, m_out + head);
+        memcpy(m_out + head + body, PyBytes_AS_STRING(self->suffix), tail);
+    } else {
+        message = Py_None;
+        Py_INCREF(message);
+    }
+
+    PyObject *result = PyTuple_New(4);
+    if (result == NULL) goto fail;
+    memmove(self->x, self->x + m, (size_t)self->keep * sizeof(double));
+    self->consumed = consumed;
+    self->blocks += count;
+    self->torn = torn;
+    self->torn_byte = torn_byte;
+    self->partial = partial;
+    self->partial_n = partial_n;
+    PyTuple_SET_ITEM(result, 0, message);
+    PyTuple_SET_ITEM(result, 1, raw);
+    PyTuple_SET_ITEM(result, 2, pcm);
+    PyTuple_SET_ITEM(result, 3, list);
+    return result;
+fail:
+    Py_XDECREF(raw);
+    Py_XDECREF(pcm);
+    Py_XDECREF(message);
+    Py_XDECREF(list);
+    return NULL;
+}
+
+static PyObject *Ingest_carry(Ingest *self, void *closure) {
+    return Py_BuildValue("(Ln)", (long long)self->partial, self->partial_n);
+}
+
+static PyMethodDef Ingest_methods[] = {
+    {"push", (PyCFunction)(void (*)(void))Ingest_push, METH_FASTCALL, "One client audio frame, all the way."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Ingest_getset[] = {
+    {"carry", (getter)Ingest_carry, NULL, "The detector frame begun: (sum of squares, samples).", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot Ingest_slots[] = {
+    {Py_tp_new, Ingest_new},
+    {Py_tp_dealloc, Ingest_dealloc},
+    {Py_tp_methods, Ingest_methods},
+    {Py_tp_getset, Ingest_getset},
+    {Py_tp_doc, "Client audio frames to 16 kHz PCM16, detector energies and upstream messages, one call each."},
+    {0, NULL},
+};
+
+static PyType_Spec Ingest_spec = {"livegate.audio._dsp.Ingest", sizeof(Ingest), 0, Py_TPFLAGS_DEFAULT, Ingest_slots};
 
 static PyMethodDef methods[] = {
     {"polyphase", polyphase, METH_VARARGS, "Exact polyphase FIR resampling of int16 samples."},
@@ -104,4 +434,16 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_dsp", "livegate's audio hot loops.", -1, methods};
 
-PyMODINIT_FUNC PyInit__dsp(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__dsp(void) {
+    for (int c = 0; c < 256; c++) B64_VALUE[c] = 0xFF;
+    for (int v = 0; v < 64; v++) B64_VALUE[(unsigned char)B64[v]] = (uint8_t)v;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    PyObject *type = PyType_FromSpec(&Ingest_spec);
+    if (type == NULL || PyModule_AddObject(m, "Ingest", type) < 0) {
+        Py_XDECREF(type);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
