@@ -1,6 +1,7 @@
 """The input audio buffer of one OpenAI Realtime session.
 
-Every ``input_audio_buffer.append`` is converted once to the 16 kHz PCM16 Gemini takes, and fed to
+Every ``input_audio_buffer.append`` is decoded, converted to the 16 kHz PCM16 Gemini takes and
+wrapped in the Gemini message in one native call (audio/ingest.py), whose frame energies feed
 livegate's own speech detector, which Gemini does not have an equivalent event for (gemini-live.md
 §6.2): it gives OpenAI's ``speech_started`` / ``speech_stopped`` with the silence and threshold that
 were mapped to Gemini's own activity detection, so the two agree. Positions are milliseconds of all
@@ -10,20 +11,32 @@ in the client's format for ``conversation.item.retrieve`` and at 16 kHz for turn
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
-from livegate.audio.formats import InputConverter, bytes_per_ms
+from livegate.audio.formats import bytes_per_ms
+from livegate.audio.ingest import ACCELERATED, Ingest
+from livegate.audio.tail import Tail
 from livegate.audio.vad import ActivityDetector, SpeechEnded, VadSettings
 from livegate.gemini.setup import EAGERNESS
+from livegate.realtime.checks import decode_base64
 
-__all__ = ["InputAudio", "SpeechStarted", "SpeechStopped", "detector_settings"]
+__all__ = ["GEMINI_AUDIO", "InputAudio", "SpeechStarted", "SpeechStopped", "audio_message", "detector_settings"]
+
+# Gemini Live: PCM16 little-endian at the rate the MIME type declares (gemini-live.md §4.5, §8); the
+# base64 of the audio goes between the two.
+GEMINI_AUDIO = (b'{"realtimeInput":{"audio":{"mimeType":"audio/pcm;rate=16000","data":"', b'"}}}')
 
 PCM16K_BYTES_PER_MS = 32
 KEEP_BEFORE_SPEECH_MS = 1000  # audio kept while nobody speaks: prefix padding comes from here
 MAX_UTTERANCE_MS = 300_000  # an utterance longer than five minutes keeps its last five minutes
 MIN_SPEECH_MS = 20  # speech must last this long before it starts (Gemini's default prefixPaddingMs)
 DEFAULT_SILENCE_MS = 500
+
+
+def audio_message(pcm: bytes) -> bytes:
+    return GEMINI_AUDIO[0] + base64.b64encode(pcm) + GEMINI_AUDIO[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,15 +64,16 @@ def detector_settings(detection: dict[str, Any]) -> VadSettings:
 
 
 class InputAudio:
-    def __init__(self, fmt: str, detection: dict[str, Any] | None) -> None:
+    def __init__(self, fmt: str, detection: dict[str, Any] | None, *, accelerated: bool = ACCELERATED) -> None:
         self.format = fmt
-        self._converter = InputConverter(fmt)
         self._bytes_per_ms = bytes_per_ms(fmt)
         self._detector = ActivityDetector(detector_settings(detection), 16000) if detection else None
+        frame = self._detector.frame if self._detector is not None else 0
+        self._ingest = Ingest(fmt, frame, GEMINI_AUDIO, accelerated=accelerated)
         self._samples = 0  # 16 kHz samples produced since the session started
-        self._raw = bytearray()  # client-format audio from _raw_start_ms on
+        self._raw = Tail()  # client-format audio from _raw_start_ms on
         self._raw_start_ms = 0.0
-        self._pcm = bytearray()  # the same span at 16 kHz
+        self._pcm = Tail()  # the same span at 16 kHz
         self._pcm_start_ms = 0.0
         self.speaking = False
 
@@ -67,15 +81,23 @@ class InputAudio:
     def position_ms(self) -> int:
         return self._samples // 16
 
-    def append(self, raw: bytes) -> tuple[bytes, list[SpeechStarted | SpeechStopped]]:
-        """16 kHz PCM16 for Gemini, and what the detector heard in it."""
-        pcm = self._converter.convert(raw)
-        self._raw += raw
-        self._pcm += pcm
+    def append(self, audio: str, *, send: bool) -> tuple[bytes | None, list[SpeechStarted | SpeechStopped]]:
+        """The Gemini message carrying the 16 kHz PCM16 of ``audio`` (the client's base64) when ``send``
+        and there is any, and what the detector heard in it."""
+        done = self._ingest.push(audio, send)
+        if done is None:
+            # Not canonical base64: OpenAI's rules refuse it, or (Python 3.11 takes "AAAA=") read bytes
+            # from it, which go in again in canonical form.
+            raw = decode_base64(audio, "audio")
+            done = self._ingest.push(base64.b64encode(raw).decode("ascii"), send)
+            assert done is not None
+        message, raw, pcm, energies = done
+        self._raw.append(raw)
+        self._pcm.append(pcm)
         self._samples += len(pcm) // 2
         events: list[SpeechStarted | SpeechStopped] = []
-        if self._detector is not None:
-            for event in self._detector.feed(pcm):
+        if self._detector is not None and energies:
+            for event in self._detector.judge(energies):
                 ms = event.sample // 16
                 if isinstance(event, SpeechEnded):
                     self.speaking = False
@@ -84,7 +106,7 @@ class InputAudio:
                     self.speaking = True
                     events.append(SpeechStarted(ms))
         self._trim()
-        return pcm, events
+        return message, events
 
     def _trim(self) -> None:
         keep_ms = MAX_UTTERANCE_MS if self.speaking else KEEP_BEFORE_SPEECH_MS
@@ -97,11 +119,11 @@ class InputAudio:
         if ms > self._raw_start_ms:
             cut = int((ms - self._raw_start_ms) * self._bytes_per_ms)
             cut -= cut % (2 if self.format == "pcm16" else 1)
-            del self._raw[:cut]
+            self._raw.drop(cut)
             self._raw_start_ms += cut / self._bytes_per_ms
         if ms > self._pcm_start_ms:
             cut = int((ms - self._pcm_start_ms) * PCM16K_BYTES_PER_MS) & ~1
-            del self._pcm[:cut]
+            self._pcm.drop(cut)
             self._pcm_start_ms += cut / PCM16K_BYTES_PER_MS
 
     def take(self, start_ms: float, end_ms: float) -> tuple[bytes, bytes]:
@@ -125,17 +147,17 @@ class InputAudio:
         self._pcm.clear()
         self._raw_start_ms = self._pcm_start_ms = self.position_ms
 
-    def _slice(self, buffer: bytearray, start: float, per_ms: int, from_ms: float, to_ms: float) -> bytes:
+    def _slice(self, buffer: Tail, start: float, per_ms: int, from_ms: float, to_ms: float) -> bytes:
         lo = max(0, int((from_ms - start) * per_ms))
         hi = max(lo, int((to_ms - start) * per_ms))
         if per_ms != 8:
             lo, hi = lo & ~1, hi & ~1
-        return bytes(buffer[lo:hi])
+        return buffer.slice(lo, hi)
 
     def change_format(self, fmt: str) -> None:
         if fmt != self.format:
             self.format = fmt
-            self._converter = InputConverter(fmt)
+            self._ingest.change_format(fmt)
             self._bytes_per_ms = bytes_per_ms(fmt)
             self._raw.clear()
             self._raw_start_ms = self.position_ms

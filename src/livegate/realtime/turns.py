@@ -4,7 +4,6 @@ gemini-live.md §4.5, §6.2). Sans-I/O: frames go up through the link, events ou
 
 from __future__ import annotations
 
-import base64
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,10 +11,9 @@ from typing import Any
 
 from livegate.errors import ClientError
 from livegate.gemini.setup import gemini_detects_turns
-from livegate.realtime.checks import decode_base64
 from livegate.realtime.conversation import Conversation
 from livegate.realtime.link import Link
-from livegate.realtime.listening import InputAudio, SpeechStarted
+from livegate.realtime.listening import InputAudio, SpeechStarted, audio_message
 from livegate.realtime.responses import Responses
 from livegate.realtime.session import Session
 
@@ -88,26 +86,22 @@ class UserTurns:
     # ---- audio in ----------------------------------------------------------------------------
 
     def append(self, audio: str) -> None:
-        raw = decode_base64(audio, "audio")
-        pcm, speech = self.input.append(raw)
+        # Audio goes up as it comes while Gemini detects the turns or livegate's turn is open; else it is
+        # held until speech starts or the client commits.
+        message, speech = self.input.append(audio, send=self.gemini_turns or self.activity_open)
         self.start_upstream()
-        if pcm and (self.gemini_turns or self.activity_open):
-            self._send_audio(pcm)
+        if message is not None:
+            self.link.send(message)
         for event in speech:
             if isinstance(event, SpeechStarted):
                 self._speech_started(event.ms)
             else:
                 self._speech_stopped(event.ms)
 
-    def _send_audio(self, pcm: bytes) -> None:
-        # Gemini Live: PCM16 little-endian at the rate the MIME type declares (gemini-live.md §4.5, §8).
-        data = base64.b64encode(pcm)
-        self.link.send(b'{"realtimeInput":{"audio":{"mimeType":"audio/pcm;rate=16000","data":"' + data + b'"}}}')
-
     def _send_held(self, pcm: bytes) -> None:
         step = AUDIO_FRAME_MS * PCM16K_BYTES_PER_MS
         for offset in range(0, len(pcm), step):
-            self._send_audio(pcm[offset : offset + step])
+            self.link.send(audio_message(pcm[offset : offset + step]))
 
     def clear(self) -> None:
         self.input.clear()
