@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -107,3 +109,48 @@ def test_the_c_kernel_and_the_numpy_reference_give_the_same_bytes(path: tuple[in
         assert fast.process(chunk) == reference.process(chunk)
         offset += size
         i += 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(1, 3),
+    st.integers(1, 3),
+    st.integers(1, 40),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([2**14, 2**18, 2**20]),  # 40 taps below 2**20 always fit the kernel's int32 halves
+)
+def test_the_c_kernel_sums_exactly_and_rounds_half_to_even(up: int, down: int, span: int, seed: int, scale: int) -> None:
+    from livegate.audio import _dsp
+
+    rng = np.random.default_rng(seed)
+    taps = rng.integers(-scale, scale, up * span)
+    samples = rng.choice([-32768, -32767, -1, 0, 1, 32767], 200) if seed % 3 == 0 else rng.integers(-32768, 32768, 200)
+    offsets = tuple(j * down // up for j in range(up))
+    start, first = -5, (span + 10) // down
+    blocks = (200 + start - offsets[-1]) // down - first
+    out = _dsp.polyphase(samples.astype("<i2").tobytes(), taps.astype("<f8").tobytes(), up, down, span, 20, offsets, first, blocks, start)
+    expected = []
+    for b in range(first, first + blocks):
+        for j in range(up):
+            oldest = b * down + offsets[j] - start - span + 1
+            acc = sum(int(h) * int(x) for h, x in zip(taps[(j * down) % up * span :][:span], samples[oldest : oldest + span], strict=True))
+            expected.append(min(32767, max(-32768, round(Fraction(acc, 2**20)))))  # round(): half to even
+    assert np.frombuffer(out, "<i2").tolist() == expected
+
+
+def test_the_c_kernel_rounds_ties_to_even() -> None:
+    from livegate.audio import _dsp
+
+    samples = np.arange(-9, 10, dtype="<i2")
+    halves = _dsp.polyphase(samples.tobytes(), np.array([2.0**19]).tobytes(), 1, 1, 1, 20, (0,), 0, 19, 0)
+    assert np.frombuffer(halves, "<i2").tolist() == [-4, -4, -4, -3, -2, -2, -2, -1, 0, 0, 0, 1, 2, 2, 2, 3, 4, 4, 4]
+    assert np.frombuffer(halves, "<i2").tolist() == np.rint(samples / 2).astype(int).tolist()
+
+
+def test_taps_too_large_for_exact_sums_are_refused() -> None:
+    from livegate.audio import _dsp
+
+    with pytest.raises(ValueError, match="exact sum"):
+        _dsp.polyphase(bytes(400), np.full(96, 2.0**30).tobytes(), 1, 1, 96, 20, (0,), 100, 1, 0)
+    with pytest.raises(ValueError, match="integers"):
+        _dsp.polyphase(bytes(400), np.full(4, 0.5).tobytes(), 1, 1, 4, 20, (0,), 100, 1, 0)

@@ -1,43 +1,109 @@
 /* livegate's audio hot loops in C: the exact polyphase FIR of livegate.audio.resample, the frame
  * energies of livegate.audio.vad, and Ingest, which does all of one client audio frame in one call
- * (livegate.audio.ingest). Same arithmetic as the numpy reference (integer taps, integer samples,
- * round half to even), so both give the same bytes; tests/audio compare them. */
+ * (livegate.audio.ingest). The same exact integer sums as the numpy reference (integer taps, integer
+ * samples, round half to even), so both give the same bytes; tests/audio compare them. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <math.h>
 #include <stdint.h>
 
-static inline int16_t round_q(double acc, double scale) {
-    double q = nearbyint(acc * scale);  /* exact: acc is an integer and scale a power of two; half to even */
-    if (q > 32767.0) q = 32767.0;
-    if (q < -32768.0) q = -32768.0;
+/* acc / 2**bits rounded half to even, clipped to int16: floor((acc + half - 1 + odd) / 2**bits), with
+ * odd the parity of floor(acc / 2**bits). Shifted as acc + 2**62, never negative (|acc| < 2**53). */
+static inline int16_t round_q(int64_t acc, int bits) {
+    int64_t q = acc;
+    if (bits > 0) {
+        uint64_t u = (uint64_t)acc + ((uint64_t)1 << 62);
+        uint64_t odd = (u >> bits) & 1;
+        q = (int64_t)((u + ((uint64_t)1 << (bits - 1)) - 1 + odd) >> bits) - ((int64_t)1 << (62 - bits));
+    }
+    if (q > 32767) q = 32767;
+    if (q < -32768) q = -32768;
     return (int16_t)q;
 }
 
-/* Outputs of blocks first .. first+count-1 into out. x holds stream samples start .. start+n-1; taps
- * are `up` phases of `span` each, every phase reversed (oldest sample first); output j of block b uses
- * the newest input b*down + offsets[j] with phase (j*down) % up. Products and sums are integers below
- * 2**53, so float64 is exact in any order: four partial sums let the compiler vectorise.
- * -1 when a window reaches outside x (the callers keep enough history: never). */
-static int fir_blocks(const double *x, int64_t n, int64_t start, const double *h, int up, int down, int span,
-                      const int64_t *offsets, double scale, int64_t first, int64_t count, int16_t *out) {
-    for (int64_t b = 0; b < count; b++) {
-        for (int j = 0; j < up; j++) {
-            int64_t oldest = (first + b) * down + offsets[j] - start - span + 1;
-            if (oldest < 0 || oldest + span > n) return -1;
-            const double *phase = h + (int64_t)((j * down) % up) * span;
-            const double *window = x + oldest;
-            double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-            int t = 0;
-            for (; t + 4 <= span; t += 4) {
-                a0 += phase[t] * window[t];
-                a1 += phase[t + 1] * window[t + 1];
-                a2 += phase[t + 2] * window[t + 2];
-                a3 += phase[t + 3] * window[t + 3];
-            }
-            for (; t < span; t++) a0 += phase[t] * window[t];
-            out[b * up + j] = round_q((a0 + a1) + (a2 + a3), scale);
+/* The taps in the form the kernel multiplies: every tap is high * 2**shift + low, with high and low
+ * int16 and low in 0 .. 2**shift - 1. The shift is the least for which no partial sum of either half
+ * can leave int32, whatever the samples: then both sums are exact in any order, so the compiler may
+ * vectorise them (pmaddwd on x86), and the whole is exactly the sum of integer products that the
+ * float64 numpy reference computes. */
+typedef struct {
+    int16_t *high, *low;
+    int shift;
+} Taps;
+
+static void taps_free(Taps *taps) {
+    PyMem_Free(taps->high);
+    PyMem_Free(taps->low);
+    taps->high = taps->low = NULL;
+}
+
+static int taps_split(const double *h, int up, int span, Taps *taps) {
+    Py_ssize_t total = (Py_ssize_t)up * span;
+    for (Py_ssize_t i = 0; i < total; i++) {
+        if (!(h[i] > -2147483648.0 && h[i] < 2147483648.0) || h[i] != (double)(int64_t)h[i]) {
+            PyErr_SetString(PyExc_ValueError, "taps must be integers of at most 31 bits");
+            return -1;
         }
+    }
+    for (int shift = 0; shift < 16; shift++) {
+        int fits = (int64_t)span * (((int64_t)1 << shift) - 1) * 32768 <= INT32_MAX;
+        for (int p = 0; fits && p < up; p++) {
+            int64_t sum = 0;
+            for (int t = 0; t < span; t++) {
+                int64_t v = (int64_t)h[p * span + t];
+                int64_t high = v >= 0 ? v >> shift : -((-v - 1) >> shift) - 1;
+                if (high > 32767 || high < -32768) fits = 0;
+                sum += high < 0 ? -high : high;
+            }
+            if (sum * 32768 > INT32_MAX) fits = 0;
+        }
+        if (!fits) continue;
+        taps->high = PyMem_Malloc(total * sizeof(int16_t));
+        taps->low = PyMem_Malloc(total * sizeof(int16_t));
+        if (taps->high == NULL || taps->low == NULL) {
+            taps_free(taps);
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < total; i++) {
+            int64_t v = (int64_t)h[i];
+            int64_t high = v >= 0 ? v >> shift : -((-v - 1) >> shift) - 1;
+            taps->high[i] = (int16_t)high;
+            taps->low[i] = (int16_t)(v - high * ((int64_t)1 << shift));
+        }
+        taps->shift = shift;
+        return 0;
+    }
+    PyErr_SetString(PyExc_ValueError, "taps too large for an exact sum in int32 halves");
+    return -1;
+}
+
+static inline int64_t dot(const int16_t *high, const int16_t *low, const int16_t *x, int span, int shift) {
+    int32_t hi = 0, lo = 0;
+    for (int t = 0; t < span; t++) {
+        hi += high[t] * x[t];
+        lo += low[t] * x[t];
+    }
+    return (int64_t)hi * ((int64_t)1 << shift) + lo;
+}
+
+/* Outputs of blocks first .. first+count-1 into out. x holds stream samples start .. start+n-1; the
+ * taps are `up` phases of `span` each, every phase reversed (oldest sample first), in Q`bits`; output j
+ * of block b uses the newest input b*down + offsets[j] with phase (j*down) % up.
+ * -1 when a window reaches outside x (the callers keep enough history: never). */
+static int fir_blocks(const int16_t *x, int64_t n, int64_t start, const Taps *taps, int up, int down, int span,
+                      const int64_t *offsets, int bits, int64_t first, int64_t count, int16_t *out) {
+    int64_t phase[64], least = offsets[0], most = offsets[0];
+    for (int j = 0; j < up; j++) {
+        phase[j] = (int64_t)((j * down) % up) * span;
+        least = offsets[j] < least ? offsets[j] : least;
+        most = offsets[j] > most ? offsets[j] : most;
+    }
+    if (count > 0 && (first * down + least - start - span + 1 < 0 || (first + count - 1) * down + most - start + 1 > n))
+        return -1;
+    for (int64_t b = 0; b < count; b++) {
+        const int16_t *block = x + (first + b) * down - start - span + 1;
+        for (int j = 0; j < up; j++)
+            *out++ = round_q(dot(taps->high + phase[j], taps->low + phase[j], block + offsets[j], span, taps->shift), bits);
     }
     return 0;
 }
@@ -64,30 +130,23 @@ static PyObject *polyphase(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "y*y*iiiiOnnn", &samples, &taps, &up, &down, &span, &bits, &offsets_obj, &first, &blocks, &start))
         return NULL;
     PyObject *result = NULL;
-    double *x = NULL;
+    Taps split = {NULL, NULL, 0};
     int64_t offsets[64];
     if (read_offsets(offsets_obj, up, offsets) < 0) goto done;
-    if (span < 1 || down < 1 || taps.len < (Py_ssize_t)up * span * (Py_ssize_t)sizeof(double)) {
-        PyErr_SetString(PyExc_ValueError, "taps shorter than up * span");
+    if (span < 1 || down < 1 || bits < 0 || bits > 52 || taps.len < (Py_ssize_t)up * span * (Py_ssize_t)sizeof(double)) {
+        PyErr_SetString(PyExc_ValueError, "taps shorter than up * span, or bits outside 0 .. 52");
         goto done;
     }
-    const int16_t *pcm = (const int16_t *)samples.buf;
-    Py_ssize_t n = samples.len / 2;
-    x = PyMem_Malloc((n > 0 ? n : 1) * sizeof(double));
-    if (x == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) x[i] = pcm[i];
+    if (taps_split((const double *)taps.buf, up, span, &split) < 0) goto done;
     result = PyBytes_FromStringAndSize(NULL, blocks * up * 2);
     if (result == NULL) goto done;
-    if (fir_blocks(x, n, start, (const double *)taps.buf, up, down, span, offsets, ldexp(1.0, -bits), first, blocks,
+    if (fir_blocks((const int16_t *)samples.buf, samples.len / 2, start, &split, up, down, span, offsets, bits, first, blocks,
                    (int16_t *)PyBytes_AS_STRING(result)) < 0) {
         Py_CLEAR(result);
         PyErr_SetString(PyExc_ValueError, "a window reaches outside the samples");
     }
 done:
-    PyMem_Free(x);
+    taps_free(&split);
     PyBuffer_Release(&samples);
     PyBuffer_Release(&taps);
     return result;
@@ -177,11 +236,11 @@ typedef struct {
     int g711;              /* the client sends G.711 codes, decoded through table; else PCM16 LE */
     int16_t table[256];
     int up, down, span;
-    double scale;
-    double *taps;          /* up * span */
+    int bits;              /* the taps are in Q`bits` */
+    Taps taps;
     int64_t offsets[64];
     int64_t keep;          /* input samples of history: span - 1 + down */
-    double *x;             /* keep samples of history, then the frame's new samples */
+    int16_t *x;            /* keep samples of history, then the frame's new samples */
     int64_t capacity;      /* of x, in samples */
     int64_t consumed;      /* input samples received */
     int64_t blocks;        /* output blocks produced */
@@ -195,7 +254,7 @@ typedef struct {
 
 static void Ingest_dealloc(Ingest *self) {
     PyTypeObject *type = Py_TYPE(self);
-    PyMem_Free(self->taps);
+    taps_free(&self->taps);
     PyMem_Free(self->x);
     Py_XDECREF(self->prefix);
     Py_XDECREF(self->suffix);
@@ -223,8 +282,8 @@ static PyObject *Ingest_new(PyTypeObject *type, PyObject *args, PyObject *kwargs
     Ingest *self = (Ingest *)type->tp_alloc(type, 0);
     if (self == NULL) goto fail;
     if (read_offsets(offsets_obj, up, self->offsets) < 0) goto fail;
-    if (span < 1 || down < 1 || bits < 0 || frame < 0 || taps.len != (Py_ssize_t)up * span * (Py_ssize_t)sizeof(double)) {
-        PyErr_SetString(PyExc_ValueError, "taps must be up * span float64, down >= 1, bits >= 0, frame >= 0");
+    if (span < 1 || down < 1 || bits < 0 || bits > 52 || frame < 0 || taps.len != (Py_ssize_t)up * span * (Py_ssize_t)sizeof(double)) {
+        PyErr_SetString(PyExc_ValueError, "taps must be up * span float64, down >= 1, 0 <= bits <= 52, frame >= 0");
         goto fail;
     }
     if (table_obj != Py_None) {
@@ -242,16 +301,15 @@ static PyObject *Ingest_new(PyTypeObject *type, PyObject *args, PyObject *kwargs
     self->up = up;
     self->down = down;
     self->span = span;
-    self->scale = ldexp(1.0, -bits);
-    self->taps = PyMem_Malloc(taps.len);
+    self->bits = bits;
+    if (taps_split((const double *)taps.buf, up, span, &self->taps) < 0) goto fail;
     self->keep = span - 1 + down;
     self->capacity = self->keep + 4096;
-    self->x = PyMem_Calloc((size_t)self->capacity, sizeof(double));
-    if (self->taps == NULL || self->x == NULL) {
+    self->x = PyMem_Calloc((size_t)self->capacity, sizeof(int16_t));
+    if (self->x == NULL) {
         PyErr_NoMemory();
         goto fail;
     }
-    memcpy(self->taps, taps.buf, taps.len);
     self->frame = frame;
     self->partial = carry_sum;
     self->partial_n = frame > 0 ? carry_count % frame : 0;
@@ -297,7 +355,7 @@ static PyObject *Ingest_push(Ingest *self, PyObject *const *args, Py_ssize_t nar
     int64_t most = self->g711 ? raw_len : (raw_len + 1) / 2;
     if (self->keep + most > self->capacity) {
         int64_t capacity = self->keep + most;
-        double *x = PyMem_Realloc(self->x, (size_t)capacity * sizeof(double));
+        int16_t *x = PyMem_Realloc(self->x, (size_t)capacity * sizeof(int16_t));
         if (x == NULL) {
             PyErr_NoMemory();
             goto fail;
@@ -305,7 +363,7 @@ static PyObject *Ingest_push(Ingest *self, PyObject *const *args, Py_ssize_t nar
         self->x = x;
         self->capacity = capacity;
     }
-    double *fresh = self->x + self->keep;
+    int16_t *fresh = self->x + self->keep;
     int64_t m = 0;
     int torn = self->torn;
     unsigned char torn_byte = self->torn_byte;
@@ -315,13 +373,13 @@ static PyObject *Ingest_push(Ingest *self, PyObject *const *args, Py_ssize_t nar
         Py_ssize_t i = 0;
         if (torn && raw_len > 0) {
             int v = torn_byte | r[0] << 8;
-            fresh[m++] = v - ((v & 0x8000) << 1);
+            fresh[m++] = (int16_t)(v - ((v & 0x8000) << 1));
             i = 1;
             torn = 0;
         }
         for (; i + 1 < raw_len; i += 2) {
             int v = r[i] | r[i + 1] << 8;
-            fresh[m++] = v - ((v & 0x8000) << 1);
+            fresh[m++] = (int16_t)(v - ((v & 0x8000) << 1));
         }
         if (i < raw_len) {
             torn = 1;
@@ -338,7 +396,7 @@ static PyObject *Ingest_push(Ingest *self, PyObject *const *args, Py_ssize_t nar
     pcm = PyBytes_FromStringAndSize(NULL, count * self->up * 2);
     if (pcm == NULL) goto fail;
     int16_t *out = (int16_t *)PyBytes_AS_STRING(pcm);
-    if (fir_blocks(self->x, self->keep + m, start, self->taps, self->up, self->down, self->span, self->offsets, self->scale,
+    if (fir_blocks(self->x, self->keep + m, start, &self->taps, self->up, self->down, self->span, self->offsets, self->bits,
                    self->blocks, count, out) < 0) {
         PyErr_SetString(PyExc_SystemError, "a window reaches outside the samples");
         goto fail;
@@ -381,7 +439,7 @@ static PyObject *Ingest_push(Ingest *self, PyObject *const *args, Py_ssize_t nar
 
     PyObject *result = PyTuple_New(4);
     if (result == NULL) goto fail;
-    memmove(self->x, self->x + m, (size_t)self->keep * sizeof(double));
+    memmove(self->x, self->x + m, (size_t)self->keep * sizeof(int16_t));
     self->consumed = consumed;
     self->blocks += count;
     self->torn = torn;
