@@ -22,7 +22,6 @@ PURE = [
     "audio/resample.py",
     "audio/formats.py",
     "audio/ingest.py",
-    "audio/tail.py",
     "emulator/voice.py",
     "emulator/script.py",
     "emulator/state.py",

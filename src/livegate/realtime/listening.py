@@ -17,7 +17,6 @@ from typing import Any
 
 from livegate.audio.formats import bytes_per_ms
 from livegate.audio.ingest import ACCELERATED, Ingest
-from livegate.audio.tail import Tail
 from livegate.audio.vad import ActivityDetector, SpeechEnded, VadSettings
 from livegate.gemini.setup import EAGERNESS
 from livegate.realtime.checks import decode_base64
@@ -71,9 +70,9 @@ class InputAudio:
         frame = self._detector.frame if self._detector is not None else 0
         self._ingest = Ingest(fmt, frame, GEMINI_AUDIO, accelerated=accelerated)
         self._samples = 0  # 16 kHz samples produced since the session started
-        self._raw = Tail()  # client-format audio from _raw_start_ms on
+        self._raw = bytearray()  # client-format audio from _raw_start_ms on
         self._raw_start_ms = 0.0
-        self._pcm = Tail()  # the same span at 16 kHz
+        self._pcm = bytearray()  # the same span at 16 kHz
         self._pcm_start_ms = 0.0
         self.speaking = False
 
@@ -92,8 +91,8 @@ class InputAudio:
             done = self._ingest.push(base64.b64encode(raw).decode("ascii"), send)
             assert done is not None
         message, raw, pcm, energies = done
-        self._raw.append(raw)
-        self._pcm.append(pcm)
+        self._raw += raw
+        self._pcm += pcm
         self._samples += len(pcm) // 2
         events: list[SpeechStarted | SpeechStopped] = []
         if self._detector is not None and energies:
@@ -116,14 +115,16 @@ class InputAudio:
         self._drop_before(end_ms - keep_ms)
 
     def _drop_before(self, ms: float) -> None:
+        # CPython's bytearray lets go of its front by moving where it starts (ob_start in
+        # Objects/bytearrayobject.c), not the bytes it keeps: trimming every frame copies nothing.
         if ms > self._raw_start_ms:
             cut = int((ms - self._raw_start_ms) * self._bytes_per_ms)
             cut -= cut % (2 if self.format == "pcm16" else 1)
-            self._raw.drop(cut)
+            del self._raw[:cut]
             self._raw_start_ms += cut / self._bytes_per_ms
         if ms > self._pcm_start_ms:
             cut = int((ms - self._pcm_start_ms) * PCM16K_BYTES_PER_MS) & ~1
-            self._pcm.drop(cut)
+            del self._pcm[:cut]
             self._pcm_start_ms += cut / PCM16K_BYTES_PER_MS
 
     def take(self, start_ms: float, end_ms: float) -> tuple[bytes, bytes]:
@@ -147,12 +148,12 @@ class InputAudio:
         self._pcm.clear()
         self._raw_start_ms = self._pcm_start_ms = self.position_ms
 
-    def _slice(self, buffer: Tail, start: float, per_ms: int, from_ms: float, to_ms: float) -> bytes:
+    def _slice(self, buffer: bytearray, start: float, per_ms: int, from_ms: float, to_ms: float) -> bytes:
         lo = max(0, int((from_ms - start) * per_ms))
         hi = max(lo, int((to_ms - start) * per_ms))
         if per_ms != 8:
             lo, hi = lo & ~1, hi & ~1
-        return buffer.slice(lo, hi)
+        return bytes(buffer[lo:hi])
 
     def change_format(self, fmt: str) -> None:
         if fmt != self.format:
