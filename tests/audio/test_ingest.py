@@ -130,3 +130,10 @@ def test_text_that_is_not_canonical_base64_comes_back_as_none(text: str) -> None
 
 def test_the_empty_text_is_no_audio() -> None:
     assert Ingest("g711_ulaw", 160, ENVELOPE).push("", True) == (None, b"", b"", [])
+
+
+def test_a_huge_append_and_then_frames_give_what_the_numpy_steps_give() -> None:
+    fast, reference = Ingest("pcm16", 160, ENVELOPE), Ingest("pcm16", 160, ENVELOPE, accelerated=False)
+    for size in (960, 24000 * 2 * 30 + 1, 960, 959, 960):  # thirty seconds at once, and a torn sample
+        text = base64.b64encode(client_audio("pcm16", size, size // 48 + 1)[:size]).decode("ascii")
+        assert fast.push(text, True) == reference.push(text, True)

@@ -231,6 +231,8 @@ static void b64_encode(const unsigned char *in, Py_ssize_t n, char *out) {
     }
 }
 
+#define FRESH_SAMPLES 4096  /* room for the new samples of an append, grown for a larger one */
+
 typedef struct {
     PyObject_HEAD
     int g711;              /* the client sends G.711 codes, decoded through table; else PCM16 LE */
@@ -304,7 +306,7 @@ static PyObject *Ingest_new(PyTypeObject *type, PyObject *args, PyObject *kwargs
     self->bits = bits;
     if (taps_split((const double *)taps.buf, up, span, &self->taps) < 0) goto fail;
     self->keep = span - 1 + down;
-    self->capacity = self->keep + 4096;
+    self->capacity = self->keep + FRESH_SAMPLES;
     self->x = PyMem_Calloc((size_t)self->capacity, sizeof(int16_t));
     if (self->x == NULL) {
         PyErr_NoMemory();
@@ -440,6 +442,13 @@ static PyObject *Ingest_push(Ingest *self, PyObject *const *args, Py_ssize_t nar
     PyObject *result = PyTuple_New(4);
     if (result == NULL) goto fail;
     memmove(self->x, self->x + m, (size_t)self->keep * sizeof(int16_t));
+    if (self->capacity > self->keep + 16 * FRESH_SAMPLES) {  /* one huge append does not stay held */
+        int16_t *x = PyMem_Realloc(self->x, (size_t)(self->keep + FRESH_SAMPLES) * sizeof(int16_t));
+        if (x != NULL) {
+            self->x = x;
+            self->capacity = self->keep + FRESH_SAMPLES;
+        }
+    }
     self->consumed = consumed;
     self->blocks += count;
     self->torn = torn;
