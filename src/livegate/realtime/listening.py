@@ -32,6 +32,7 @@ KEEP_BEFORE_SPEECH_MS = 1000  # audio kept while nobody speaks: prefix padding c
 MAX_UTTERANCE_MS = 300_000  # an utterance longer than five minutes keeps its last five minutes
 MIN_SPEECH_MS = 20  # speech must last this long before it starts (Gemini's default prefixPaddingMs)
 DEFAULT_SILENCE_MS = 500
+TRIM_SLACK_MS = 200
 
 
 def audio_message(pcm: bytes) -> bytes:
@@ -107,12 +108,15 @@ class InputAudio:
         self._trim()
         return message, events
 
-    def _trim(self) -> None:
+    def _trim(self, slack_ms: int = TRIM_SLACK_MS) -> None:
+        """What is kept: the last ``keep_ms``, give or take ``slack_ms`` more (frames trim in steps of
+        it; what reads the whole buffer trims exactly first)."""
         keep_ms = MAX_UTTERANCE_MS if self.speaking else KEEP_BEFORE_SPEECH_MS
         if self._detector is None:
             keep_ms = MAX_UTTERANCE_MS  # without a detector the whole buffer waits for commit or clear
-        end_ms = self.position_ms
-        self._drop_before(end_ms - keep_ms)
+        edge = self._samples // 16 - keep_ms
+        if slack_ms == 0 or edge > self._pcm_start_ms + slack_ms:
+            self._drop_before(edge)
 
     def _drop_before(self, ms: float) -> None:
         # CPython's bytearray lets go of its front by moving where it starts (ob_start in
@@ -136,11 +140,13 @@ class InputAudio:
 
     def take_all(self) -> tuple[bytes, bytes]:
         """The whole buffer (manual turns: ``input_audio_buffer.commit``)."""
+        self._trim(0)
         raw, pcm = bytes(self._raw), bytes(self._pcm)
         self.clear()
         return raw, pcm
 
     def buffered_ms(self) -> float:
+        self._trim(0)
         return len(self._pcm) / PCM16K_BYTES_PER_MS
 
     def clear(self) -> None:

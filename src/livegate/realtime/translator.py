@@ -314,9 +314,12 @@ class Translator:
     # ---- time --------------------------------------------------------------------------------
 
     def next_deadline(self) -> float | None:
-        idle = self._last_client + self.idle_timeout_s if self.idle_timeout_s else None
-        deadlines = [t for t in (*self.link.deadlines(), self.turns.transcript_by, self._text_done_by, self._hint_by, idle, self._expires) if t is not None]
-        return min(deadlines) if deadlines else None
+        # Asked after every frame: no list, no generator.
+        best = self._last_client + self.idle_timeout_s if self.idle_timeout_s else None
+        for at in (*self.link.deadlines(), self.turns.transcript_by, self._text_done_by, self._hint_by, self._expires):
+            if at is not None and (best is None or at < best):
+                best = at
+        return best
 
     def end(self, code: str, message: str, close: int) -> None:
         """End the session: the response in progress fails, then an error event says why, then the close."""
