@@ -50,7 +50,7 @@ def hand_over(
         True, ping_s, ping_s / 2,  # ping a client silent for ping_s; close it if no pong in half that
         1,  # WSAutoPingStrategy.PING_WHEN_IDLE
         True,  # answer pings
-        max_frame_bytes, None, 64 * 1024,
+        max_frame_bytes, None, 16 * 1024,  # the read buffer grows for bigger frames
     )  # fmt: skip
     # Frames a client sent before it saw the 101 (RFC 6455 §4.1 says wait; not every client does).
     early = getattr(handler, "_message_tail", b"") if getattr(handler, "_upgraded", False) else b""
