@@ -139,18 +139,7 @@ async def test_readme_quickstart_gets_a_text_reply_through_the_openai_sdk() -> N
     try:
         await wait_for_port(port)
         client = AsyncOpenAI(api_key="anything", websocket_base_url=f"ws://127.0.0.1:{port}/v1")
-        async with client.realtime.connect(model="gpt-realtime") as connection:
-            await connection.session.update(session={"type": "realtime", "output_modalities": ["text"]})
-            await connection.conversation.item.create(
-                item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello"}]}
-            )
-            await connection.response.create()
-            reply = ""
-            async for event in connection:
-                if event.type == "response.output_text.delta":
-                    reply += event.delta
-                if event.type == "response.done":
-                    break
+        reply = await realtime_turn(client, "hello")
     finally:
         process.terminate()
         output, _ = await asyncio.wait_for(process.communicate(), 10)
@@ -206,17 +195,7 @@ async def test_workers_share_one_port_and_stop_together() -> None:
                     await asyncio.sleep(0.05)  # the second worker may still be starting
         assert process.pid not in pids
         client = AsyncOpenAI(api_key="any", websocket_base_url=f"ws://127.0.0.1:{port}/v1")
-        async with client.realtime.connect(model="gpt-realtime") as connection:
-            await connection.session.update(session={"type": "realtime", "output_modalities": ["text"]})
-            await connection.conversation.item.create(item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": "workers"}]})
-            await connection.response.create()
-            reply = ""
-            async for event in connection:
-                if event.type == "response.output_text.delta":
-                    reply += event.delta
-                if event.type == "response.done":
-                    break
-        assert reply == "You said: workers"
+        assert await realtime_turn(client, "workers") == "You said: workers"
     finally:
         process.terminate()
         _, errors = await asyncio.wait_for(process.communicate(), 15)
