@@ -96,6 +96,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="the benchmark's baseline pass-through")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True, help="the emulator's ws:// URL")
+    parser.add_argument("--uvloop", action="store_true", help="run on uvloop instead of asyncio's own loop")
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.port, args.upstream))
+        if args.uvloop:
+            import uvloop
+
+            uvloop.run(serve(args.port, args.upstream))
+        else:
+            asyncio.run(serve(args.port, args.upstream))
