@@ -1,6 +1,15 @@
 """The load generator: N OpenAI Realtime clients, each streaming 20 ms frames of 24 kHz PCM16 in real
 time (a short spoken phrase, then silence, over and over) and receiving the audio replies that
-Gemini's voice activity detection triggers."""
+Gemini's voice activity detection triggers.
+
+It is built to cost little, so that at 300 sessions it is not what the measurement runs into. The
+clients are picows connections. One timer sends for all of them: every millisecond it writes the next
+frame of a twentieth of the sessions, so each session still sends every 20 ms, in twenty phases as
+independent clients would, not all in one burst. A frame is a cycle's append event serialised, framed
+and masked once (RFC 6455 §5.3) before the run: sending it is one write to the socket. The readers
+look only at the start of each text message, where both livegate and the pass-throughs put the
+event's type. How late the timer fires is recorded, as the generator's own lateness.
+"""
 
 from __future__ import annotations
 
@@ -10,25 +19,33 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 
-import aiohttp
 import orjson
+from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
+from bench.wsframes import answer_close, client_frame
 from livegate.emulator import voice
 
 FRAME_S = 0.02
+PHASES = 20  # the timer fires every FRAME_S / PHASES and sends for one phase's sessions
 RATE = 24000
 PHRASE = "hello there"
 CYCLE_S = 3.0  # the phrase, then silence, repeated
+CONNECT_S = 30.0  # to connect and have the session updated
+
+AUDIO_DELTA = b'{"type":"response.output_audio.delta"'
+RESPONSE_DONE = b'{"type":"response.done"'
+ERROR = b'{"type":"error"'
+HEAD = max(len(AUDIO_DELTA), len(RESPONSE_DONE), len(ERROR))
 
 
-def cycle_frames() -> list[str]:
-    """One cycle of append events, serialised once: sending a frame costs only the socket write."""
+def cycle_frames() -> list[bytes]:
+    """One cycle of append events, serialised once."""
     speech = voice.speak(PHRASE, RATE)
     total = int(CYCLE_S * RATE) * 2
     pcm = speech + bytes(total - len(speech))
     step = int(RATE * FRAME_S) * 2
     return [
-        orjson.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm[i : i + step]).decode()}).decode()
+        orjson.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm[i : i + step]).decode()})
         for i in range(0, len(pcm), step)
     ]
 
@@ -45,9 +62,41 @@ class SessionStats:
 @dataclass
 class LoadResult:
     sessions: list[SessionStats]
-    tick_lateness: list[float]  # how late the shared ticker ran, seconds
+    tick_lateness: list[float]  # how late the shared timer fired, seconds
     started: float
     ended: float
+
+
+class _Client(WSListener):
+    """One session's reader. Until it is set up it hands whole messages to ``handshake``."""
+
+    def __init__(self, stats: SessionStats) -> None:
+        self.stats = stats
+        self.handshake: asyncio.Queue[bytes] = asyncio.Queue()
+        self.streaming = False
+        self.waiting = True  # for the next response's first audio
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        kind = frame.msg_type
+        if kind is WSMsgType.TEXT:  # a message's first frame: the one that holds its type
+            if not self.streaming:
+                self.handshake.put_nowait(frame.get_payload_as_bytes())
+                return
+            now = time.time()
+            head = frame.get_payload_as_memoryview()[:HEAD].tobytes()
+            if head.startswith(AUDIO_DELTA):
+                if self.waiting:
+                    self.stats.first_audio.append(now)
+                    self.waiting = False
+            elif head.startswith(RESPONSE_DONE):
+                self.waiting = True
+            elif head.startswith(ERROR):
+                self.stats.errors += 1
+        elif kind is WSMsgType.CLOSE:
+            answer_close(transport, frame)
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self.stats.connected = False
 
 
 class Load:
@@ -55,67 +104,75 @@ class Load:
         self.url = url
         self.key = key
         self.label = label
-        self.frames = cycle_frames()
+        self.frames = [client_frame(f) for f in cycle_frames()]
 
     async def run(self, sessions: int, duration: float) -> LoadResult:
-        # No connection limit: aiohttp's default of 100 would queue the sessions past it.
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
-            stats = [SessionStats(f"bench {self.label} {i}") for i in range(sessions)]
-            sockets = await asyncio.gather(*(self._connect(http, s) for s in stats))
-            readers = [asyncio.create_task(self._read(ws, s)) for ws, s in zip(sockets, stats, strict=True)]
-            lateness: list[float] = []
-            started = time.time()
-            try:
-                await self._stream(sockets, stats, duration, lateness)
-                await asyncio.sleep(0.5)  # the last replies
-            finally:
-                for reader in readers:
-                    reader.cancel()
-                for ws in sockets:
-                    await ws.close()
-                for reader in readers:
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await reader
-            return LoadResult(stats, lateness, started, time.time())
+        stats = [SessionStats(f"bench {self.label} {i}") for i in range(sessions)]
+        transports = await asyncio.gather(*(self._connect(s) for s in stats))
+        lateness: list[float] = []
+        started = time.time()
+        try:
+            await self._stream(transports, stats, duration, lateness)
+            await asyncio.sleep(0.5)  # the last replies
+        finally:
+            for transport in transports:
+                transport.send_close(WSCloseCode.OK)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2):
+                    await asyncio.gather(*(t.wait_disconnected() for t in transports), return_exceptions=True)
+            for transport in transports:
+                transport.disconnect()
+        return LoadResult(stats, lateness, started, time.time())
 
-    async def _connect(self, http: aiohttp.ClientSession, stats: SessionStats) -> aiohttp.ClientWebSocketResponse:
-        ws = await http.ws_connect(self.url, headers={"Authorization": f"Bearer {self.key}"}, compress=0, max_msg_size=0)
-        await ws.receive()  # session.created
+    async def _connect(self, stats: SessionStats) -> WSTransport:
+        async with asyncio.timeout(CONNECT_S):
+            return await self._open(stats)
+
+    async def _open(self, stats: SessionStats) -> WSTransport:
+        transport, client = await ws_connect(
+            lambda: _Client(stats), self.url, extra_headers={"Authorization": f"Bearer {self.key}"}, max_frame_size=1 << 30,
+            websocket_handshake_timeout=30,
+        )  # fmt: skip
+        assert isinstance(client, _Client)
+        await client.handshake.get()  # session.created
         update = {"type": "realtime", "instructions": stats.marker, "audio": {"input": {"turn_detection": {"type": "server_vad", "silence_duration_ms": 300}}}}
-        await ws.send_str(orjson.dumps({"type": "session.update", "session": update}).decode())
-        await ws.receive()  # session.updated
+        transport.send(WSMsgType.TEXT, orjson.dumps({"type": "session.update", "session": update}))
+        await client.handshake.get()  # session.updated
+        client.streaming = True
         stats.connected = True
-        return ws
+        return transport
 
-    async def _stream(self, sockets: list[aiohttp.ClientWebSocketResponse], stats: list[SessionStats], duration: float, lateness: list[float]) -> None:
+    async def _stream(self, transports: list[WSTransport], stats: list[SessionStats], duration: float, lateness: list[float]) -> None:
         loop = asyncio.get_running_loop()
         frames = self.frames
-        start = loop.time()
+        count = len(frames)
         ticks = int(duration / FRAME_S)
-        offsets = [(i * 7) % len(frames) for i in range(len(sockets))]  # turns spread over the cycle
-        for tick in range(ticks):
-            target = start + tick * FRAME_S
-            delay = target - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            lateness.append(max(0.0, loop.time() - target))
-            for ws, session, offset in zip(sockets, stats, offsets, strict=True):
-                session.sent.append(time.time())
-                await ws.send_str(frames[(tick + offset) % len(frames)])
+        step = FRAME_S / PHASES
+        # (socket, timestamps, offset in the cycle) per session, by phase; the offsets spread the turns.
+        phases: list[list[tuple[asyncio.Transport, list[float], int]]] = [[] for _ in range(PHASES)]
+        for i, (transport, session) in enumerate(zip(transports, stats, strict=True)):
+            phases[i % PHASES].append((transport.underlying_transport, session.sent, (i * 7) % count))
+        done = loop.create_future()
+        # libuv's timers and loop clock count whole milliseconds: the schedule is kept, and lateness
+        # measured, on the precise monotonic clock, and each timer is set for what is left.
+        start = time.monotonic() + step
 
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse, stats: SessionStats) -> None:
-        waiting = True
-        async for message in ws:
-            now = time.time()
-            data = message.data
-            if not isinstance(data, str):
-                continue
-            # Server events start with their type (both livegate and the baseline write it first).
-            if data.startswith('{"type":"response.output_audio.delta"'):
-                if waiting:
-                    stats.first_audio.append(now)
-                    waiting = False
-            elif data.startswith('{"type":"response.done"'):
-                waiting = True
-            elif data.startswith('{"type":"error"'):
-                stats.errors += 1
+        def fire(n: int) -> None:
+            lateness.append(max(0.0, time.monotonic() - (start + n * step)))
+            tick = n // PHASES
+            try:
+                for sock, sent, offset in phases[n % PHASES]:
+                    if not sock.is_closing():  # a server that hung up is counted by its missing frames
+                        sent.append(time.time())
+                        sock.write(frames[(tick + offset) % count])
+            except Exception as exc:
+                done.set_exception(exc)
+                return
+            n += 1
+            if n >= ticks * PHASES:
+                done.set_result(None)
+            else:
+                loop.call_later(max(0.0, start + n * step - time.monotonic()), fire, n)
+
+        loop.call_later(step, fire, 0)
+        await done
