@@ -1,10 +1,19 @@
-"""``python -m bench``: livegate against a baseline measured in the same run.
+"""``python -m bench``: livegate against two pass-throughs measured in the same run.
 
-With no ``--url`` it starts the Gemini Live emulator in this process, livegate and the baseline
-pass-through (bench/passthrough.py) as processes pinned to one core, and this load generator on the
-other: every figure is livegate's next to the baseline's, and their ratio. Latency is measured on
-one clock (the generator and the emulator share a process): a frame from the client's send to the
-emulator's receipt; a turn from the emulator sending the reply's first audio to the client receiving it.
+With no ``--url`` it starts the Gemini Live emulator in this process, then livegate, the baseline
+(bench/passthrough.py: aiohttp on asyncio's loop) and the floor (bench/passthrough_picows.py: the same
+work on picows callbacks under uvloop) as processes pinned to core 0, and drives each in turn from
+core 1 with the load generator (bench/load.py). Every figure is livegate's next to both
+pass-throughs', with its ratio to each.
+
+Latency is measured on one clock, as the generator and the emulator share this process: a frame from
+the client's send to the emulator's receipt; a turn from the emulator sending the reply's first audio
+to the client receiving it. So the harness's own delays are in every server's figures alike, and the
+floor's latency bounds them: "added" is a server's latency minus a pass-through's. That only holds
+while core 1 keeps up, so each run reports how late the generator's timer fired and how busy this
+process (generator and emulator together) kept its core. Two things keep it cheap enough for 300
+sessions and more: the generator (one timer, frames framed and masked once, picows readers) and the
+emulator's shell (bench/emulator.py: the emulator's own model on picows callbacks instead of aiohttp).
 """
 
 from __future__ import annotations
@@ -12,9 +21,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import json
 import os
 import platform
+import shlex
+import signal
 import socket
 import sys
 import tempfile
@@ -26,14 +38,17 @@ from typing import Any
 
 import aiohttp
 import numpy as np
+import uvloop
 
+from bench.emulator import PicowsEmulator
 from bench.load import Load, LoadResult
-from livegate.emulator.server import EmulatorServer
 from livegate.emulator.state import EmulatorConfig
 
 WARMUP_S = 1.0  # frames sent before this are left out: the upstream is being opened
 LATENCY_LIMIT_MS = 20.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+REALTIME_PATH = "/v1/realtime?model=gpt-realtime"
+LIVEGATE, BASELINE, FLOOR = "livegate", "baseline", "floor"
 
 
 @dataclass
@@ -47,15 +62,33 @@ class Server:
     def pid(self) -> int:
         return int(self.process.pid)
 
+    def pids(self) -> list[int]:
+        """The server and every process under it (a server may fork workers)."""
+        found, queue = [], [self.pid]
+        while queue:
+            pid = queue.pop()
+            found.append(pid)
+            with contextlib.suppress(OSError):
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    queue += [int(child) for child in (task / "children").read_text().split()]
+        return found
+
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+        total = 0
+        for pid in self.pids():
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime + stime
+        return total / CLOCK_TICKS
 
     def rss_kib(self) -> int:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        return 0
+        total = 0
+        for pid in self.pids():
+            with contextlib.suppress(OSError):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        return total
 
 
 def free_port() -> int:
@@ -65,16 +98,25 @@ def free_port() -> int:
 
 
 def pin(pid: int, cpu: int) -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        os.sched_setaffinity(pid, {cpu % (os.cpu_count() or 1)})
+    """Every thread of ``pid`` to one core (sched_setaffinity alone moves only the one thread)."""
+    cpus = {cpu % (os.cpu_count() or 1)}
+    try:
+        tasks = [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
+    except OSError:
+        tasks = [pid]
+    for task in tasks:
+        with contextlib.suppress(OSError, AttributeError):
+            os.sched_setaffinity(task, cpus)
 
 
-async def start_server(name: str, argv: list[str], port: int, path: str) -> Server:
+async def start_server(name: str, argv: list[str], port: int, ready_within: float = 30) -> Server:
     started = time.perf_counter()
     process = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     pin(process.pid, 0)
-    async with asyncio.timeout(30):
+    async with asyncio.timeout(ready_within):
         while True:
+            if process.returncode is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode} before listening: {shlex.join(argv)}")
             try:
                 _, writer = await asyncio.open_connection("127.0.0.1", port)
             except OSError:
@@ -82,7 +124,7 @@ async def start_server(name: str, argv: list[str], port: int, path: str) -> Serv
                 continue
             writer.close()
             break
-    return Server(name, process, f"ws://127.0.0.1:{port}{path}", time.perf_counter() - started)
+    return Server(name, process, f"ws://127.0.0.1:{port}{REALTIME_PATH}", time.perf_counter() - started)
 
 
 async def stop_server(server: Server) -> None:
@@ -92,29 +134,54 @@ async def stop_server(server: Server) -> None:
         await asyncio.wait_for(server.process.wait(), 10)
 
 
+async def settle(server: Server, within: float = 20.0) -> None:
+    """Wait until a server has worked off what an overloaded run left it, so the next run has its core."""
+    deadline = time.monotonic() + within
+    before = server.cpu_seconds()
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        now = server.cpu_seconds()
+        if now - before < 0.02:
+            return
+        before = now
+
+
+def commands(emulator: PicowsEmulator, config: Path, args: argparse.Namespace) -> list[tuple[str, list[str]]]:
+    """Each server's command line, with ``{port}`` where its port goes."""
+    python = sys.executable
+    passthrough = ["--port", "{port}", "--upstream", emulator.url]
+    targets = [
+        (LIVEGATE, [python, "-m", "livegate", "serve", "--config", str(config), "--port", "{port}", "--log-level", "warning"]),
+        (BASELINE, [python, "-m", "bench.passthrough", *passthrough]),
+        (FLOOR, [python, "-m", "bench.passthrough_picows", *passthrough]),
+    ]
+    if args.stacks:
+        targets.append(("aiohttp-uvloop", [python, "-m", "bench.passthrough", *passthrough, "--uvloop"]))
+        if importlib.util.find_spec("granian") is not None:
+            targets.append(("granian", [python, "-m", "bench.passthrough_granian", *passthrough]))
+    fields = {"python": python, "upstream": emulator.url, "upstream_http": emulator.http_url, "config": str(config)}
+    for name, command in args.also:
+        targets.append((name, [part.replace("{port}", "\0").format(**fields).replace("\0", "{port}") for part in shlex.split(command)]))
+    return targets
+
+
 @contextlib.asynccontextmanager
-async def servers(emulator: EmulatorServer, workdir: Path) -> AsyncIterator[tuple[Server, Server]]:
+async def servers(emulator: PicowsEmulator, workdir: Path, args: argparse.Namespace) -> AsyncIterator[list[Server]]:
     config = workdir / "config.yaml"
     config.write_text(
         "model_list:\n  - model_name: gpt-realtime\n    litellm_params:\n"
         f"      model: gemini/gemini-3.8-live\n      api_key: bench\n      api_base: {emulator.http_url}\n"
     )
-    port = free_port()
-    livegate = await start_server(
-        "livegate",
-        [sys.executable, "-m", "livegate", "serve", "--config", str(config), "--port", str(port), "--log-level", "warning"],
-        port,
-        "/v1/realtime?model=gpt-realtime",
-    )
-    port = free_port()
-    baseline = await start_server(
-        "baseline", [sys.executable, "-m", "bench.passthrough", "--port", str(port), "--upstream", emulator.url], port, "/v1/realtime?model=gpt-realtime"
-    )
+    started: list[Server] = []
     try:
-        yield livegate, baseline
+        for name, argv in commands(emulator, config, args):
+            port = free_port()
+            argv = [part.replace("{port}", str(port)) for part in argv]
+            started.append(await start_server(name, argv, port, args.start_timeout))
+        yield started
     finally:
-        await stop_server(livegate)
-        await stop_server(baseline)
+        for server in started:
+            await stop_server(server)
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
@@ -124,7 +191,7 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
     return {"p50": round(float(np.percentile(array, 50)), 3), "p99": round(float(np.percentile(array, 99)), 3)}
 
 
-def latencies(emulator: EmulatorServer, result: LoadResult) -> tuple[list[float], list[float]]:
+def latencies(emulator: PicowsEmulator, result: LoadResult) -> tuple[list[float], list[float]]:
     """Per-frame and per-turn latencies of one run, matched to the emulator's own timestamps."""
     by_marker = {s.setup.system_instruction: s for s in emulator.state.sessions.values()}
     frames: list[float] = []
@@ -139,22 +206,32 @@ def latencies(emulator: EmulatorServer, result: LoadResult) -> tuple[list[float]
     return frames, turns
 
 
-async def measure(emulator: EmulatorServer, server: Server, sessions: int, duration: float, label: str) -> dict[str, Any]:
+def own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+async def measure(emulator: PicowsEmulator, server: Server, sessions: int, duration: float, label: str) -> dict[str, Any]:
     load = Load(server.url, "bench", f"{label}-{server.name}")
-    cpu_before = server.cpu_seconds()
+    cpu_before, own_before, wall_before = server.cpu_seconds(), own_cpu_seconds(), time.monotonic()
     result = await load.run(sessions, duration)
     cpu = server.cpu_seconds() - cpu_before
+    harness = (own_cpu_seconds() - own_before) / (time.monotonic() - wall_before)
+    await settle(server)
     frames, turns = latencies(emulator, result)
     sent = sum(len(s.sent) for s in result.sessions)
     return {
         "sessions": sessions,
         "frames_sent": sent,
+        "frames_matched": len(frames),
         "frame_latency_ms": percentiles(frames),
         "first_audio_ms": percentiles(turns),
         "turns": len(turns),
         "cpu_us_per_input_frame": round(cpu / sent * 1e6, 2) if sent else None,
         "errors": sum(s.errors for s in result.sessions),
         "generator_late_ms_p99": percentiles(result.tick_lateness)["p99"],
+        # This process (generator and emulator) over the run, connecting included: 100 is all of core 1.
+        "harness_cpu_percent": round(harness * 100, 1),
     }
 
 
@@ -184,70 +261,107 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 2) if a is not None and b else None
 
 
-def added(livegate: dict[str, Any], baseline: dict[str, Any], key: str, stat: str) -> float | None:
-    a, b = livegate[key][stat], baseline[key][stat]
+def added(server: dict[str, Any], reference: dict[str, Any], key: str, stat: str) -> float | None:
+    a, b = server[key][stat], reference[key][stat]
     return round(a - b, 3) if a is not None and b is not None else None
+
+
+def ratios(lg: dict[str, Any], reference: dict[str, Any]) -> dict[str, float | None]:
+    return {
+        "cpu_per_frame": ratio(lg["cpu_us_per_input_frame"], reference["cpu_us_per_input_frame"]),
+        "frame_latency_p50": ratio(lg["frame_latency_ms"]["p50"], reference["frame_latency_ms"]["p50"]),
+        "frame_latency_p99": ratio(lg["frame_latency_ms"]["p99"], reference["frame_latency_ms"]["p99"]),
+        "first_audio_p50": ratio(lg["first_audio_ms"]["p50"], reference["first_audio_ms"]["p50"]),
+        "idle_session_memory": ratio(lg["idle_session_kib"], reference["idle_session_kib"]),
+        "startup": ratio(lg["startup_s"], reference["startup_s"]),
+    }
+
+
+def over(lg: dict[str, Any], reference: dict[str, Any]) -> dict[str, float | None]:
+    return {
+        "latency_ms_p50": added(lg, reference, "frame_latency_ms", "p50"),
+        "latency_ms_p99": added(lg, reference, "frame_latency_ms", "p99"),
+        "first_audio_ms_p50": added(lg, reference, "first_audio_ms", "p50"),
+        "first_audio_ms_p99": added(lg, reference, "first_audio_ms", "p99"),
+    }
+
+
+async def ramp_step(emulator: PicowsEmulator, targets: list[Server], level: int, duration: float) -> dict[str, Any]:
+    step = {s.name: await measure(emulator, s, level, duration, f"ramp{level}") for s in targets}
+    lg = step[LIVEGATE]
+    return {
+        "sessions": level,
+        "added_p99_ms": added(lg, step[BASELINE], "frame_latency_ms", "p99"),
+        "added_p99_over_floor_ms": added(lg, step[FLOOR], "frame_latency_ms", "p99"),
+        "p99_ms": {name: figures["frame_latency_ms"]["p99"] for name, figures in step.items()},
+        "cpu_us_per_input_frame": {name: figures["cpu_us_per_input_frame"] for name, figures in step.items()},
+        "generator_late_ms_p99": max(figures["generator_late_ms_p99"] or 0 for figures in step.values()),
+        "harness_cpu_percent": max(figures["harness_cpu_percent"] for figures in step.values()),
+    }
 
 
 async def run_local(args: argparse.Namespace) -> dict[str, Any]:
     pin(os.getpid(), 1)
-    emulator = EmulatorServer(
+    emulator = PicowsEmulator(
         EmulatorConfig(record_timing=True, turn_complete_after_playback=False, session_limit_s=None, video_session_limit_s=None)
     )
     await emulator.start()
     try:
         with tempfile.TemporaryDirectory() as folder:
-            async with servers(emulator, Path(folder)) as (livegate, baseline):
-                main = {
-                    server.name: await measure(emulator, server, args.sessions, args.duration, "main")
-                    for server in (livegate, baseline)
-                }
+            async with servers(emulator, Path(folder), args) as targets:
+                main = {server.name: await measure(emulator, server, args.sessions, args.duration, "main") for server in targets}
                 progress(f"main run done ({args.sessions} sessions, {args.duration} s each)")
                 ramp = []
-                capacity: int | None = None
-                bound = "not reached"
                 for level in args.ramp:
-                    step = {s.name: await measure(emulator, s, level, args.ramp_duration, f"ramp{level}") for s in (livegate, baseline)}
-                    extra = added(step["livegate"], step["baseline"], "frame_latency_ms", "p99")
-                    late = max(step["livegate"]["generator_late_ms_p99"] or 0, step["baseline"]["generator_late_ms_p99"] or 0)
-                    ramp.append({"sessions": level, "added_p99_ms": extra, "generator_late_ms_p99": late})
-                    progress(f"{level} sessions: added p99 {extra} ms, generator late p99 {late} ms")
-                    if late > LATENCY_LIMIT_MS:
-                        bound = f"the load generator (it ran {late:.0f} ms late at {level} sessions)"
-                        break
-                    if extra is None or extra >= LATENCY_LIMIT_MS:
-                        bound = f"added p99 latency {extra} ms at {level} sessions"
-                        break
-                    capacity = level
-                memory = {s.name: await idle_memory(s, args.idle_sessions) for s in (livegate, baseline)}
-                startup = {s.name: round(s.startup_s, 3) for s in (livegate, baseline)}
+                    step = await ramp_step(emulator, targets, level, args.ramp_duration)
+                    ramp.append(step)
+                    progress(
+                        f"{level} sessions: p99 {step['p99_ms']} ms, livegate adds {step['added_p99_over_floor_ms']} ms over the floor; "
+                        f"generator late p99 {step['generator_late_ms_p99']} ms, harness CPU {step['harness_cpu_percent']} %"
+                    )
+                for server in targets:
+                    main[server.name]["idle_session_kib"] = await idle_memory(server, args.idle_sessions)
+                    main[server.name]["startup_s"] = round(server.startup_s, 3)
     finally:
         await emulator.stop()
-    lg, base = main["livegate"], main["baseline"]
+    capacity, bound = capacity_from(ramp)
+    lg, base, floor = main.pop(LIVEGATE), main.pop(BASELINE), main.pop(FLOOR)
     return {
         "cpu_us_per_input_frame": lg["cpu_us_per_input_frame"],
         "added_latency_ms_p50": added(lg, base, "frame_latency_ms", "p50"),
         "added_latency_ms_p99": added(lg, base, "frame_latency_ms", "p99"),
         "first_audio_added_ms_p50": added(lg, base, "first_audio_ms", "p50"),
         "first_audio_added_ms_p99": added(lg, base, "first_audio_ms", "p99"),
+        "added_over_floor": over(lg, floor),
         "max_sessions_per_core": capacity,
         "max_sessions_bound_by": bound,
-        # What the CPU figure allows when the load generator, not the gateway, stops the measurement.
+        "added_p99_over_floor_ms_by_sessions": {str(step["sessions"]): step["added_p99_over_floor_ms"] for step in ramp},
+        # What the CPU figure allows if nothing but the gateway's CPU counted.
         "cpu_bound_sessions_per_core": round(1e6 / (lg["cpu_us_per_input_frame"] * 50)) if lg["cpu_us_per_input_frame"] else None,
-        "idle_session_kib": memory["livegate"],
-        "startup_s": startup["livegate"],
-        "ratios": {
-            "cpu_per_frame": ratio(lg["cpu_us_per_input_frame"], base["cpu_us_per_input_frame"]),
-            "frame_latency_p50": ratio(lg["frame_latency_ms"]["p50"], base["frame_latency_ms"]["p50"]),
-            "frame_latency_p99": ratio(lg["frame_latency_ms"]["p99"], base["frame_latency_ms"]["p99"]),
-            "first_audio_p50": ratio(lg["first_audio_ms"]["p50"], base["first_audio_ms"]["p50"]),
-            "idle_session_memory": ratio(memory["livegate"], memory["baseline"]),
-            "startup": ratio(startup["livegate"], startup["baseline"]),
-        },
-        "livegate": lg | {"idle_session_kib": memory["livegate"], "startup_s": startup["livegate"]},
-        "baseline": base | {"idle_session_kib": memory["baseline"], "startup_s": startup["baseline"]},
+        "idle_session_kib": lg["idle_session_kib"],
+        "startup_s": lg["startup_s"],
+        "ratios": ratios(lg, base),
+        "ratios_to_floor": ratios(lg, floor),
+        LIVEGATE: lg,
+        BASELINE: base,
+        FLOOR: floor,
+        "others": main,
         "ramp": ramp,
     }
+
+
+def capacity_from(ramp: list[dict[str, Any]]) -> tuple[int | None, str]:
+    """The most sessions up to which every level kept livegate's added p99 (over the floor) under the
+    limit, and what stopped it: that latency, or a harness that could not keep up."""
+    capacity: int | None = None
+    for step in ramp:
+        level, extra, late = step["sessions"], step["added_p99_over_floor_ms"], step["generator_late_ms_p99"]
+        if late > LATENCY_LIMIT_MS:
+            return capacity, f"the load generator (it ran {late:.0f} ms late at {level} sessions)"
+        if extra is None or extra >= LATENCY_LIMIT_MS:
+            return capacity, f"added p99 latency {extra} ms at {level} sessions"
+        capacity = level
+    return capacity, "not reached"
 
 
 async def run_remote(args: argparse.Namespace) -> dict[str, Any]:
@@ -273,31 +387,58 @@ async def run_remote(args: argparse.Namespace) -> dict[str, Any]:
 
 def table(report: dict[str, Any]) -> str:
     machine = report["machine"]
-    lines = [f"livegate benchmark: {machine['cores']} cores, load {machine['loadavg']}, {machine['platform']}, Python {machine['python']}"]
-    if "livegate" not in report:
-        return "\n".join([*lines, json.dumps(report["remote"], indent=2)])
-    lg, base, ratios = report["livegate"], report["baseline"], report["ratios"]
-    rows = [
-        ("frame latency p50 (ms)", lg["frame_latency_ms"]["p50"], base["frame_latency_ms"]["p50"], ratios["frame_latency_p50"]),
-        ("frame latency p99 (ms)", lg["frame_latency_ms"]["p99"], base["frame_latency_ms"]["p99"], ratios["frame_latency_p99"]),
-        ("first audio p50 (ms)", lg["first_audio_ms"]["p50"], base["first_audio_ms"]["p50"], ratios["first_audio_p50"]),
-        ("CPU per input frame (us)", lg["cpu_us_per_input_frame"], base["cpu_us_per_input_frame"], ratios["cpu_per_frame"]),
-        ("memory per idle session (KiB)", lg["idle_session_kib"], base["idle_session_kib"], ratios["idle_session_memory"]),
-        ("start to ready (s)", lg["startup_s"], base["startup_s"], ratios["startup"]),
+    lines = [
+        f"livegate benchmark: {machine['cores']} cores, load {machine['loadavg']}, {machine['platform']}, Python {machine['python']}"
+        f"{'' if machine.get('livegate_c_kernel', True) else ', WITHOUT the C audio kernel'}"
     ]
-    lines.append(f"{'':32} {'livegate':>10} {'baseline':>10} {'ratio':>7}")
-    lines += [f"{name:32} {a!s:>10} {b!s:>10} {r!s:>7}" for name, a, b, r in rows]
+    if LIVEGATE not in report:
+        return "\n".join([*lines, json.dumps(report["remote"], indent=2)])
+    columns = {LIVEGATE: report[LIVEGATE], BASELINE: report[BASELINE], FLOOR: report[FLOOR], **report["others"]}
+    to_base, to_floor = report["ratios"], report["ratios_to_floor"]
+    rows = [
+        ("frame latency p50 (ms)", lambda f: f["frame_latency_ms"]["p50"], "frame_latency_p50"),
+        ("frame latency p99 (ms)", lambda f: f["frame_latency_ms"]["p99"], "frame_latency_p99"),
+        ("first audio p50 (ms)", lambda f: f["first_audio_ms"]["p50"], "first_audio_p50"),
+        ("CPU per input frame (us)", lambda f: f["cpu_us_per_input_frame"], "cpu_per_frame"),
+        ("memory per idle session (KiB)", lambda f: f["idle_session_kib"], "idle_session_memory"),
+        ("start to ready (s)", lambda f: f["startup_s"], "startup"),
+    ]
+    lines.append(f"{'':30}" + "".join(f"{name:>15}" for name in columns) + f"{'/baseline':>10}{'/floor':>8}")
+    for label, get, key in rows:
+        lines.append(f"{label:30}" + "".join(f"{get(f)!s:>15}" for f in columns.values()) + f"{to_base[key]!s:>10}{to_floor[key]!s:>8}")
+    lg, floor = report[LIVEGATE], report["added_over_floor"]
     lines.append(
-        f"added latency per frame: p50 {report['added_latency_ms_p50']} ms, p99 {report['added_latency_ms_p99']} ms; "
-        f"added to first audio: p50 {report['first_audio_added_ms_p50']} ms ({lg['sessions']} sessions, {lg['turns']} turns)"
+        f"added latency per frame over the baseline: p50 {report['added_latency_ms_p50']} ms, p99 {report['added_latency_ms_p99']} ms; "
+        f"over the floor: p50 {floor['latency_ms_p50']} ms, p99 {floor['latency_ms_p99']} ms"
     )
+    lines.append(
+        f"added to first audio over the baseline: p50 {report['first_audio_added_ms_p50']} ms; over the floor: p50 "
+        f"{floor['first_audio_ms_p50']} ms ({lg['sessions']} sessions, {lg['turns']} turns)"
+    )
+    if report["ramp"]:
+        lines.append("ramp: sessions, p99 frame latency per server (ms), livegate's added p99 over the floor, generator late p99, harness CPU")
+        for step in report["ramp"]:
+            p99 = ", ".join(f"{name} {value}" for name, value in step["p99_ms"].items())
+            lines.append(
+                f"  {step['sessions']:>4}: {p99}; added {step['added_p99_over_floor_ms']} ms; "
+                f"late {step['generator_late_ms_p99']} ms; harness {step['harness_cpu_percent']} %"
+            )
     lines.append(f"sessions on one core with p99 added latency under 20 ms: {report['max_sessions_per_core']} (stopped by {report['max_sessions_bound_by']})")
     lines.append(f"sessions one core's CPU allows at 50 frames a second each: {report['cpu_bound_sessions_per_core']}")
     return "\n".join(lines)
 
 
+def also(text: str) -> tuple[str, str]:
+    name, sep, command = text.partition("=")
+    if not sep or not name or not command or "{port}" not in command:
+        raise argparse.ArgumentTypeError("--also takes NAME=COMMAND, the command with {port} where the server's port goes")
+    if name in (LIVEGATE, BASELINE, FLOOR):
+        raise argparse.ArgumentTypeError(f"--also: {name!r} is taken")
+    return name, command
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=50, help="concurrent sessions in the main run (default 50)")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of streaming per run (default 10)")
     parser.add_argument("--url", help="measure this OpenAI Realtime WebSocket URL instead of starting livegate")
@@ -307,6 +448,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ramp", default="50,100,200,300,400,500", help="session counts tried for capacity on one core")
     parser.add_argument("--ramp-duration", type=float, default=5.0, help="seconds per capacity step (default 5)")
     parser.add_argument("--idle-sessions", type=int, default=200, help="idle sessions for the memory figure (default 200)")
+    parser.add_argument("--stacks", action="store_true", help="also measure the aiohttp pass-through on uvloop, and on granian where it is installed")
+    parser.add_argument(
+        "--also", type=also, action="append", default=[], metavar="NAME=COMMAND",
+        help="also measure another OpenAI Realtime server, started with COMMAND (placeholders: {port}, {upstream} the "
+        "emulator's ws:// URL, {upstream_http} its http:// URL, {config} a LiteLLM-style config for it, {python}); "
+        f"it must serve ws://127.0.0.1:{{port}}{REALTIME_PATH}",
+    )  # fmt: skip
+    parser.add_argument("--start-timeout", type=float, default=30.0, help="seconds a server may take to listen (default 30)")
     args = parser.parse_args(argv)
     try:
         args.ramp = [int(n) for n in args.ramp.split(",") if n]
@@ -317,14 +466,26 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def c_kernel() -> bool:
+    from livegate.audio import resample
+
+    return resample.ACCELERATED
+
+
+def interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # a terminated benchmark still stops the servers it started
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    report = asyncio.run(run_remote(args) if args.url else run_local(args))
+    signal.signal(signal.SIGTERM, interrupted)
+    report = uvloop.run(run_remote(args) if args.url else run_local(args))
     report["machine"] = {
         "cores": os.cpu_count(),
         "loadavg": [round(x, 2) for x in os.getloadavg()],
         "platform": platform.platform(),
         "python": platform.python_version(),
+        "livegate_c_kernel": c_kernel(),
     }
     print(table(report))
     if args.json:

@@ -56,6 +56,24 @@ async def test_a_short_benchmark_run_produces_every_figure(tmp_path: Path) -> No
         value = report["ratios"][name]
         assert (value is None) if denominator == 0 else isinstance(value, float), (name, value, denominator)
     assert lg["turns"] > 0
+    # The floor (picows) is measured in the same run, with the same ratios and added figures.
+    floor = report["floor"]
+    assert floor["turns"] > 0
+    assert set(report["ratios_to_floor"]) == set(baselines)
+    for key in ("cpu_us_per_input_frame", "idle_session_kib", "startup_s"):
+        assert isinstance(floor[key], int | float), (key, floor[key])
+    for key, value in report["added_over_floor"].items():
+        assert isinstance(value, int | float), (key, value)
+    # Every ramp level reports what each server measured there, and how the harness kept up.
+    assert [step["sessions"] for step in report["ramp"]] == [2, 3]
+    for step in report["ramp"]:
+        assert set(step["p99_ms"]) == {"livegate", "baseline", "floor"}
+        assert all(isinstance(v, int | float) for v in step["p99_ms"].values()), step
+        assert isinstance(step["added_p99_over_floor_ms"], int | float), step
+        assert isinstance(step["generator_late_ms_p99"], int | float), step
+        assert isinstance(step["harness_cpu_percent"], int | float), step
+    assert set(report["added_p99_over_floor_ms_by_sessions"]) == {"2", "3"}
+    assert isinstance(report["machine"]["livegate_c_kernel"], bool)
     text = output.decode()
     assert "livegate benchmark:" in text
     assert "sessions on one core with p99 added latency under 20 ms" in text
