@@ -211,13 +211,28 @@ def own_cpu_seconds() -> float:
     return times.user + times.system
 
 
+def core_busy_seconds() -> dict[int, float]:
+    """Each core's busy time so far, whoever used it (/proc/stat: all but idle and iowait)."""
+    busy = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *fields = line.split()
+        if name.startswith("cpu") and name != "cpu":
+            ticks = [int(f) for f in fields]
+            busy[int(name[3:])] = (sum(ticks[:8]) - ticks[3] - ticks[4]) / CLOCK_TICKS
+    return busy
+
+
 async def measure(emulator: PicowsEmulator, server: Server, sessions: int, duration: float, label: str) -> dict[str, Any]:
     load = Load(server.url, "bench", f"{label}-{server.name}")
-    cpu_before, own_before, wall_before = server.cpu_seconds(), own_cpu_seconds(), time.monotonic()
+    cpu_before, own_before, cores_before, wall_before = server.cpu_seconds(), own_cpu_seconds(), core_busy_seconds(), time.monotonic()
     result = await load.run(sessions, duration)
-    cpu = server.cpu_seconds() - cpu_before
-    harness = (own_cpu_seconds() - own_before) / (time.monotonic() - wall_before)
-    await settle(server)
+    await settle(server)  # what an overloaded server still had to do for the run is the run's cost
+    cpu, own = server.cpu_seconds() - cpu_before, own_cpu_seconds() - own_before
+    wall = time.monotonic() - wall_before
+    cores = core_busy_seconds()
+    others = {core: (cores[core] - cores_before.get(core, 0.0)) for core in cores}
+    others[0] = others.get(0, 0.0) - cpu
+    others[1] = others.get(1, 0.0) - own
     frames, turns = latencies(emulator, result)
     sent = sum(len(s.sent) for s in result.sessions)
     return {
@@ -231,7 +246,10 @@ async def measure(emulator: PicowsEmulator, server: Server, sessions: int, durat
         "errors": sum(s.errors for s in result.sessions),
         "generator_late_ms_p99": percentiles(result.tick_lateness)["p99"],
         # This process (generator and emulator) over the run, connecting included: 100 is all of core 1.
-        "harness_cpu_percent": round(harness * 100, 1),
+        "harness_cpu_percent": round(own / wall * 100, 1),
+        # What anything else on the machine took of the server's core and the harness's: a shared machine
+        # shows here, and a run it disturbed can be told from one it did not.
+        "other_cpu_percent": {f"core{core}": max(0.0, round(busy / wall * 100, 1)) for core, busy in sorted(others.items())},
     }
 
 
@@ -297,6 +315,7 @@ async def ramp_step(emulator: PicowsEmulator, targets: list[Server], level: int,
         "cpu_us_per_input_frame": {name: figures["cpu_us_per_input_frame"] for name, figures in step.items()},
         "generator_late_ms_p99": max(figures["generator_late_ms_p99"] or 0 for figures in step.values()),
         "harness_cpu_percent": max(figures["harness_cpu_percent"] for figures in step.values()),
+        "other_cpu_percent": {core: max(f["other_cpu_percent"].get(core, 0.0) for f in step.values()) for core in lg["other_cpu_percent"]},
     }
 
 
@@ -317,7 +336,7 @@ async def run_local(args: argparse.Namespace) -> dict[str, Any]:
                     ramp.append(step)
                     progress(
                         f"{level} sessions: p99 {step['p99_ms']} ms, livegate adds {step['added_p99_over_floor_ms']} ms over the floor; "
-                        f"generator late p99 {step['generator_late_ms_p99']} ms, harness CPU {step['harness_cpu_percent']} %"
+                        f"generator late p99 {step['generator_late_ms_p99']} ms, harness CPU {step['harness_cpu_percent']} %, others {step['other_cpu_percent']}"
                     )
                 for server in targets:
                     main[server.name]["idle_session_kib"] = await idle_memory(server, args.idle_sessions)
@@ -406,6 +425,8 @@ def table(report: dict[str, Any]) -> str:
     lines.append(f"{'':30}" + "".join(f"{name:>15}" for name in columns) + f"{'/baseline':>10}{'/floor':>8}")
     for label, get, key in rows:
         lines.append(f"{label:30}" + "".join(f"{get(f)!s:>15}" for f in columns.values()) + f"{to_base[key]!s:>10}{to_floor[key]!s:>8}")
+    busiest = {core: max(f["other_cpu_percent"].get(core, 0.0) for f in columns.values()) for core in report[LIVEGATE]["other_cpu_percent"]}
+    lines.append(f"most CPU other processes took during a main run, per core (%): {busiest}")
     lg, floor = report[LIVEGATE], report["added_over_floor"]
     lines.append(
         f"added latency per frame over the baseline: p50 {report['added_latency_ms_p50']} ms, p99 {report['added_latency_ms_p99']} ms; "
@@ -416,12 +437,15 @@ def table(report: dict[str, Any]) -> str:
         f"{floor['first_audio_ms_p50']} ms ({lg['sessions']} sessions, {lg['turns']} turns)"
     )
     if report["ramp"]:
-        lines.append("ramp: sessions, p99 frame latency per server (ms), livegate's added p99 over the floor, generator late p99, harness CPU")
+        lines.append(
+            "ramp: sessions, p99 frame latency per server (ms), livegate's added p99 over the floor, generator late p99, "
+            "harness CPU, CPU other processes took per core (%)"
+        )
         for step in report["ramp"]:
             p99 = ", ".join(f"{name} {value}" for name, value in step["p99_ms"].items())
             lines.append(
                 f"  {step['sessions']:>4}: {p99}; added {step['added_p99_over_floor_ms']} ms; "
-                f"late {step['generator_late_ms_p99']} ms; harness {step['harness_cpu_percent']} %"
+                f"late {step['generator_late_ms_p99']} ms; harness {step['harness_cpu_percent']} %; others {step['other_cpu_percent']}"
             )
     lines.append(f"sessions on one core with p99 added latency under 20 ms: {report['max_sessions_per_core']} (stopped by {report['max_sessions_bound_by']})")
     lines.append(f"sessions one core's CPU allows at 50 frames a second each: {report['cpu_bound_sessions_per_core']}")

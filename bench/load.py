@@ -7,7 +7,7 @@ clients are picows connections. One timer sends for all of them: every milliseco
 frame of a twentieth of the sessions, so each session still sends every 20 ms, in twenty phases as
 independent clients would, not all in one burst. A frame is a cycle's append event serialised, framed
 and masked once (RFC 6455 §5.3) before the run: sending it is one write to the socket. The readers
-look only at the start of each text message, where both livegate and the pass-throughs put the
+look only at the start of each text message, where livegate, the pass-throughs and LiteLLM put the
 event's type. How late the timer fires is recorded, as the generator's own lateness.
 """
 
@@ -32,10 +32,18 @@ PHRASE = "hello there"
 CYCLE_S = 3.0  # the phrase, then silence, repeated
 CONNECT_S = 30.0  # to connect and have the session updated
 
-AUDIO_DELTA = b'{"type":"response.output_audio.delta"'
-RESPONSE_DONE = b'{"type":"response.done"'
-ERROR = b'{"type":"error"'
-HEAD = max(len(AUDIO_DELTA), len(RESPONSE_DONE), len(ERROR))
+TYPE = b'{"type":'
+AUDIO_DELTA = b'"response.output_audio.delta"'
+RESPONSE_DONE = b'"response.done"'
+ERROR = b'"error"'
+HEAD = len(TYPE) + 1 + len(AUDIO_DELTA)  # the longest type read, after '{"type":' and perhaps a space
+
+
+def event_type(head: bytes) -> bytes:
+    """The quoted type at the start of a server event, as orjson (no space) or json.dumps (a space) write it."""
+    if not head.startswith(TYPE):
+        return b""
+    return head[len(TYPE) + 1 :] if head[len(TYPE) : len(TYPE) + 1] == b" " else head[len(TYPE) :]
 
 
 def cycle_frames() -> list[bytes]:
@@ -79,18 +87,17 @@ class _Client(WSListener):
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         kind = frame.msg_type
         if kind is WSMsgType.TEXT:  # a message's first frame: the one that holds its type
-            if not self.streaming:
-                self.handshake.put_nowait(frame.get_payload_as_bytes())
-                return
             now = time.time()
-            head = frame.get_payload_as_memoryview()[:HEAD].tobytes()
-            if head.startswith(AUDIO_DELTA):
+            event = event_type(frame.get_payload_as_memoryview()[:HEAD].tobytes())
+            if not self.streaming:
+                self.handshake.put_nowait(event)
+            elif event.startswith(AUDIO_DELTA):
                 if self.waiting:
                     self.stats.first_audio.append(now)
                     self.waiting = False
-            elif head.startswith(RESPONSE_DONE):
+            elif event.startswith(RESPONSE_DONE):
                 self.waiting = True
-            elif head.startswith(ERROR):
+            elif event.startswith(ERROR):
                 self.stats.errors += 1
         elif kind is WSMsgType.CLOSE:
             answer_close(transport, frame)
@@ -134,10 +141,12 @@ class Load:
             websocket_handshake_timeout=30,
         )  # fmt: skip
         assert isinstance(client, _Client)
-        await client.handshake.get()  # session.created
+        while not (await client.handshake.get()).startswith(b'"session.created"'):
+            pass
         update = {"type": "realtime", "instructions": stats.marker, "audio": {"input": {"turn_detection": {"type": "server_vad", "silence_duration_ms": 300}}}}
         transport.send(WSMsgType.TEXT, orjson.dumps({"type": "session.update", "session": update}))
-        await client.handshake.get()  # session.updated
+        while not (await client.handshake.get()).startswith(b'"session.updated"'):
+            pass
         client.streaming = True
         stats.connected = True
         return transport
