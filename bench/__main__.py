@@ -225,7 +225,7 @@ def core_busy_seconds() -> dict[int, float]:
 async def measure(emulator: PicowsEmulator, server: Server, sessions: int, duration: float, label: str) -> dict[str, Any]:
     load = Load(server.url, "bench", f"{label}-{server.name}")
     cpu_before, own_before, cores_before, wall_before = server.cpu_seconds(), own_cpu_seconds(), core_busy_seconds(), time.monotonic()
-    result = await load.run(sessions, duration)
+    result = await load.run(sessions, duration, WARMUP_S)
     await settle(server)  # what an overloaded server still had to do for the run is the run's cost
     cpu, own = server.cpu_seconds() - cpu_before, own_cpu_seconds() - own_before
     wall = time.monotonic() - wall_before
@@ -245,8 +245,9 @@ async def measure(emulator: PicowsEmulator, server: Server, sessions: int, durat
         "cpu_us_per_input_frame": round(cpu / sent * 1e6, 2) if sent else None,
         "errors": sum(s.errors for s in result.sessions),
         "generator_late_ms_p99": percentiles(result.tick_lateness)["p99"],
-        # This process (generator and emulator) over the run, connecting included: 100 is all of core 1.
-        "harness_cpu_percent": round(own / wall * 100, 1),
+        "generator_late_ms_max": round(max(result.tick_lateness, default=0.0) * 1000, 3),
+        # This process (generator and emulator) while the measured frames went out: 100 is all of core 1.
+        "harness_cpu_percent": result.cpu_percent,
         # What anything else on the machine took of the server's core and the harness's: a shared machine
         # shows here, and a run it disturbed can be told from one it did not.
         "other_cpu_percent": {f"core{core}": max(0.0, round(busy / wall * 100, 1)) for core, busy in sorted(others.items())},

@@ -8,7 +8,8 @@ frame of a twentieth of the sessions, so each session still sends every 20 ms, i
 independent clients would, not all in one burst. A frame is a cycle's append event serialised, framed
 and masked once (RFC 6455 §5.3) before the run: sending it is one write to the socket. The readers
 look only at the start of each text message, where livegate, the pass-throughs and LiteLLM put the
-event's type. How late the timer fires is recorded, as the generator's own lateness.
+event's type. How late the timer fires is recorded, as the generator's own lateness, and how busy
+this process kept its core, both after the warm-up.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -70,9 +72,24 @@ class SessionStats:
 @dataclass
 class LoadResult:
     sessions: list[SessionStats]
-    tick_lateness: list[float]  # how late the shared timer fired, seconds
+    tick_lateness: list[float]  # how late the shared timer fired after the warm-up, seconds
     started: float
     ended: float
+    cpu_percent: float = 0.0  # of one core, this whole process, from the warm-up's end to the last frame
+
+
+@dataclass
+class _Window:
+    """The part of the stream after the warm-up: what is measured."""
+
+    lateness: list[float] = field(default_factory=list)
+    cpu: float = 0.0
+    wall: float = 0.0
+
+
+def _cpu() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 class _Client(WSListener):
@@ -113,13 +130,15 @@ class Load:
         self.label = label
         self.frames = [client_frame(f) for f in cycle_frames()]
 
-    async def run(self, sessions: int, duration: float) -> LoadResult:
+    async def run(self, sessions: int, duration: float, warmup: float = 1.0) -> LoadResult:
+        """Stream for ``duration`` seconds; lateness and CPU count only after ``warmup`` (while the
+        servers open their upstreams, the harness is busy with 300 new connections, not with frames)."""
         stats = [SessionStats(f"bench {self.label} {i}") for i in range(sessions)]
         transports = await asyncio.gather(*(self._connect(s) for s in stats))
-        lateness: list[float] = []
+        window = _Window()
         started = time.time()
         try:
-            await self._stream(transports, stats, duration, lateness)
+            await self._stream(transports, stats, duration, warmup, window)
             await asyncio.sleep(0.5)  # the last replies
         finally:
             for transport in transports:
@@ -129,7 +148,8 @@ class Load:
                     await asyncio.gather(*(t.wait_disconnected() for t in transports), return_exceptions=True)
             for transport in transports:
                 transport.disconnect()
-        return LoadResult(stats, lateness, started, time.time())
+        busy = round(window.cpu / window.wall * 100, 1) if window.wall else 0.0
+        return LoadResult(stats, window.lateness, started, time.time(), busy)
 
     async def _connect(self, stats: SessionStats) -> WSTransport:
         async with asyncio.timeout(CONNECT_S):
@@ -151,7 +171,7 @@ class Load:
         stats.connected = True
         return transport
 
-    async def _stream(self, transports: list[WSTransport], stats: list[SessionStats], duration: float, lateness: list[float]) -> None:
+    async def _stream(self, transports: list[WSTransport], stats: list[SessionStats], duration: float, warmup: float, window: _Window) -> None:
         loop = asyncio.get_running_loop()
         frames = self.frames
         count = len(frames)
@@ -165,9 +185,14 @@ class Load:
         # libuv's timers and loop clock count whole milliseconds: the schedule is kept, and lateness
         # measured, on the precise monotonic clock, and each timer is set for what is left.
         start = time.monotonic() + step
+        measured = int(warmup / step)  # the first fire after the warm-up
+        lateness = window.lateness
 
         def fire(n: int) -> None:
-            lateness.append(max(0.0, time.monotonic() - (start + n * step)))
+            if n >= measured:
+                lateness.append(max(0.0, time.monotonic() - (start + n * step)))
+                if n == measured:
+                    window.cpu, window.wall = -_cpu(), -time.monotonic()
             tick = n // PHASES
             try:
                 for sock, sent, offset in phases[n % PHASES]:
@@ -179,6 +204,8 @@ class Load:
                 return
             n += 1
             if n >= ticks * PHASES:
+                window.cpu += _cpu()
+                window.wall += time.monotonic()
                 done.set_result(None)
             else:
                 loop.call_later(max(0.0, start + n * step - time.monotonic()), fire, n)
