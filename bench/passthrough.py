@@ -84,7 +84,8 @@ async def realtime(request: web.Request) -> web.WebSocketResponse:
 async def serve(port: int, upstream: str) -> None:
     app = web.Application()
     app["upstream"] = upstream
-    app["http"] = aiohttp.ClientSession()
+    # No connection limit: aiohttp's default of 100 would hold every session past the hundredth at its dial.
+    app["http"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     app.router.add_get("/v1/realtime", realtime)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

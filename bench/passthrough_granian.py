@@ -100,7 +100,7 @@ _session: aiohttp.ClientSession | None = None
 def _http() -> aiohttp.ClientSession:
     global _session
     if _session is None:
-        _session = aiohttp.ClientSession()
+        _session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))  # not 100 upstreams at most
     return _session
 
 
