@@ -348,6 +348,10 @@ async def ramp_step(emulator: PicowsEmulator, targets: list[Server], level: int,
         "cpu_us_per_input_frame": {name: figures["cpu_us_per_input_frame"] for name, figures in step.items()},
         "generator_late_ms_p99": max(figures["generator_late_ms_p99"] or 0 for figures in step.values()),
         "harness_cpu_percent": max(figures["harness_cpu_percent"] for figures in step.values()),
+        "harness_by_server": {
+            name: {"generator_late_ms_p99": f["generator_late_ms_p99"], "cpu_percent": f["harness_cpu_percent"], "attempts": f["attempts"]}
+            for name, f in step.items()
+        },
         "other_cpu_percent": {core: max(f["other_cpu_percent"].get(core, 0.0) for f in step.values()) for core in lg["other_cpu_percent"]},
     }
 
