@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import importlib.util
 import json
 import os
@@ -232,7 +233,15 @@ def core_busy_seconds() -> dict[int, float]:
 async def measure(emulator: PicowsEmulator, server: Server, sessions: int, duration: float, label: str) -> dict[str, Any]:
     load = Load(server.url, "bench", f"{label}-{server.name}")
     cpu_before, own_before, cores_before, wall_before = server.cpu_seconds(), own_cpu_seconds(), core_busy_seconds(), time.monotonic()
-    result = await load.run(sessions, duration, WARMUP_S)
+    # No collection while frames are timed: the emulator keeps every session it has seen, and a full
+    # collection over them stopped this process for 20-60 ms, at any load.
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        result = await load.run(sessions, duration, WARMUP_S)
+    finally:
+        gc.enable()
     await settle(server)  # what an overloaded server still had to do for the run is the run's cost
     cpu, own = server.cpu_seconds() - cpu_before, own_cpu_seconds() - own_before
     wall = time.monotonic() - wall_before
