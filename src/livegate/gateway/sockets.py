@@ -21,12 +21,15 @@ from aiohttp import web
 from picows import WSListener, WSUpgradeRequest, WSUpgradeResponse, WSUpgradeResponseWithListener
 from picows.picows import WSProtocol  # type: ignore[attr-defined]  # public in picows.api's use, not in its stub
 
-__all__ = ["HANDSHAKE_HEADERS", "hand_over"]
+__all__ = ["HANDSHAKE_HEADERS", "PICOWS_LOG", "READ_BUFFER_BYTES", "hand_over"]
 
 # picows's own logger says "New connection accepted" at INFO for every connection; only its warnings
 # and errors reach livegate's logs.
 PICOWS_LOG = logging.getLogger("livegate.websocket")
 PICOWS_LOG.setLevel(logging.WARNING)
+# A socket's read buffer starts small and grows to the largest frame it has read (an audio frame is
+# 5 to 20 KiB): an idle session holds little.
+READ_BUFFER_BYTES = 4096
 HANDSHAKE_HEADERS = ("host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version")
 
 
@@ -50,7 +53,7 @@ def hand_over(
         True, ping_s, ping_s / 2,  # ping a client silent for ping_s; close it if no pong in half that
         1,  # WSAutoPingStrategy.PING_WHEN_IDLE
         True,  # answer pings
-        max_frame_bytes, None, 16 * 1024,  # the read buffer grows for bigger frames
+        max_frame_bytes, None, READ_BUFFER_BYTES,
     )  # fmt: skip
     # Frames a client sent before it saw the 101 (RFC 6455 §4.1 says wait; not every client does).
     early = getattr(handler, "_message_tail", b"") if getattr(handler, "_upgraded", False) else b""

@@ -27,7 +27,7 @@ from picows import WSListener, WSTransport
 
 from livegate.config import Deployment
 from livegate.errors import ConfigError, UpstreamError
-from livegate.gateway.sockets import PICOWS_LOG
+from livegate.gateway.sockets import PICOWS_LOG, READ_BUFFER_BYTES
 from livegate.gemini.models import Flavour
 
 __all__ = ["TokenSource", "UpstreamConnector", "upstream_url"]
@@ -157,6 +157,7 @@ class UpstreamConnector:
                 auto_ping_idle_timeout=self.ping_s,
                 auto_ping_reply_timeout=self.ping_s / 2,
                 max_redirects=0,
+                read_buffer_init_size=READ_BUFFER_BYTES,
             )
         except picows.WSHandshakeError as exc:
             status = exc.response.status if exc.response is not None else None
