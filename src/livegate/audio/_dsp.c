@@ -231,7 +231,8 @@ static void b64_encode(const unsigned char *in, Py_ssize_t n, char *out) {
     }
 }
 
-#define FRESH_SAMPLES 4096  /* room for the new samples of an append, grown for a larger one */
+#define FRESH_SAMPLES 960  /* room for the new samples of an append (40 ms at 24 kHz), grown for a larger one */
+#define HELD_SAMPLES 65536  /* a buffer grown past this by one huge append goes back to FRESH_SAMPLES */
 
 typedef struct {
     PyObject_HEAD
@@ -442,7 +443,7 @@ static PyObject *Ingest_push(Ingest *self, PyObject *const *args, Py_ssize_t nar
     PyObject *result = PyTuple_New(4);
     if (result == NULL) goto fail;
     memmove(self->x, self->x + m, (size_t)self->keep * sizeof(int16_t));
-    if (self->capacity > self->keep + 16 * FRESH_SAMPLES) {  /* one huge append does not stay held */
+    if (self->capacity > self->keep + HELD_SAMPLES) {  /* one huge append does not stay held */
         int16_t *x = PyMem_Realloc(self->x, (size_t)(self->keep + FRESH_SAMPLES) * sizeof(int16_t));
         if (x != NULL) {
             self->x = x;

@@ -66,6 +66,7 @@ class Kernel(NamedTuple):
 
 
 @cache
+@cache
 def kernel(in_rate: int, out_rate: int) -> Kernel:
     common = gcd(in_rate, out_rate)
     up, down = out_rate // common, in_rate // common

@@ -110,6 +110,7 @@ class Gateway:
         self._watch: asyncio.Task[None] | None = None
         self._renew: asyncio.Task[None] | None = None
         self._drained = asyncio.Event()  # set whenever no session is live
+        self._sessions: set[asyncio.Task[None]] = set()
         self._site: web.TCPSite | None = None
         self.accepting = True
 
@@ -156,8 +157,10 @@ class Gateway:
                 await asyncio.wait_for(self._drained.wait(), grace_s)
         for pump in list(self._pumps):
             pump.shut_down()
-        if self._pumps:
-            await asyncio.wait([asyncio.ensure_future(asyncio.shield(pump.ended)) for pump in self._pumps], timeout=CLOSE_WAIT_S)
+        if self._sessions:
+            # Each session's task ends when its client has gone (after the close frame, or CLOSE_WAIT_S
+            # without the client's answer), once its usage is written.
+            await asyncio.wait(set(self._sessions), timeout=2 * CLOSE_WAIT_S)
         for task in (self._watch, self._renew):
             if task is not None:
                 task.cancel()
@@ -249,7 +252,7 @@ class Gateway:
             model, deployment.route.model_id, deployment.route.flavour.value, " beta" if beta else "",
             grant.key.prefix if grant.key else ("ephemeral" if grant.secret else "master"),
         )  # fmt: skip
-        accounts, ledger, metrics = self.accounts, self.ledger, self.metrics
+        ledger, metrics = self.ledger, self.metrics
         assert ledger is not None
         upstream_model = deployment.route.model_id
         cap = self.config.max_session_cost_usd
@@ -289,14 +292,25 @@ class Gateway:
             await self.accounts.release(grant, lease)
             return web.Response(status=400)  # nobody is there to read it
         self.metrics.sessions.inc()
-        started = time.time()
         self._pumps[pump] = (grant, lease)
         self._drained.clear()
+        # The session lives in a task of its own: aiohttp's handler and request are let go now.
+        task = asyncio.create_task(self._session(pump, grant, lease, model))
+        self._sessions.add(task)
+        task.add_done_callback(self._sessions.discard)
+        # aiohttp no longer holds the connection (gateway/sockets.py): this response goes nowhere.
+        return web.Response()
+
+    async def _session(self, pump: Pump, grant: Grant, lease: str, model: str) -> None:
+        assert self.accounts is not None and self.ledger is not None
+        translator = pump.translator
+        session_id = translator.session.ga["id"]
+        started = time.time()
         try:
-            await accounts.begin(grant, session_id, model, time.time())
+            await self.accounts.begin(grant, session_id, model, time.time())
             await pump.run()
         finally:
-            await ledger.flush()  # the session's usage is counted before it is seen to end
+            await self.ledger.flush()  # the session's usage is counted before it is seen to end
             del self._pumps[pump]
             self.metrics.retire(pump.traffic, translator.reconnects, translator.errors)
             traffic = pump.traffic
@@ -305,11 +319,9 @@ class Gateway:
                 time.time() - started, traffic.client_in_frames, traffic.client_out_frames, translator.upstream_connections,
                 dict(translator.reconnects) or "none", dict(translator.errors) or "none",
             )  # fmt: skip
-            await accounts.end(grant, lease, session_id, time.time())
+            await self.accounts.end(grant, lease, session_id, time.time())
             if not self._pumps:
                 self._drained.set()
-        # aiohttp no longer holds the connection (gateway/sockets.py): this response goes nowhere.
-        return web.Response()
 
     def _refuse(self, exc: HandshakeError) -> web.Response:
         self.metrics.refusals.labels(str(exc.status), exc.code).inc()

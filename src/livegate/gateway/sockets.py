@@ -25,8 +25,10 @@ __all__ = ["HANDSHAKE_HEADERS", "PICOWS_LOG", "READ_BUFFER_BYTES", "hand_over"]
 
 # picows's own logger says "New connection accepted" at INFO for every connection; only its warnings
 # and errors reach livegate's logs.
-PICOWS_LOG = logging.getLogger("livegate.websocket")
-PICOWS_LOG.setLevel(logging.WARNING)
+logging.getLogger("livegate.websocket").setLevel(logging.WARNING)
+# An adapter, not a Logger: picows gives a Logger a child of its own for every connection (a kilobyte
+# or two a socket), and an adapter none.
+PICOWS_LOG = logging.LoggerAdapter(logging.getLogger("livegate.websocket"), {})
 # A socket's read buffer starts small and grows to the largest frame it has read (an audio frame is
 # 5 to 20 KiB): an idle session holds little.
 READ_BUFFER_BYTES = 4096
