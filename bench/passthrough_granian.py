@@ -9,17 +9,13 @@ one runtime thread and uvloop. granian is not one of livegate's dependencies; ``
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import itertools
 import os
 from typing import Any
 
 import aiohttp
-import orjson
 from granian.rsgi import ProtocolClosed, WebsocketMessageType
 
-from bench.passthrough import STUDIO_PATH
+from bench.passthrough import Relay
 
 UPSTREAM = "BENCH_UPSTREAM"  # the emulator's ws:// URL, for the worker process granian starts
 
@@ -29,68 +25,19 @@ async def app(scope: Any, protocol: Any) -> None:
         protocol.response_empty(404, [])
         return
     client = await protocol.accept()
-    ids = itertools.count()
-
-    def event(kind: str, **fields: object) -> str:
-        return orjson.dumps({"type": kind, "event_id": f"event_{next(ids)}", **fields}).decode()
-
-    await client.send_str(event("session.created", session={"type": "realtime"}))
-    instructions = ""
-    upstream: aiohttp.ClientWebSocketResponse | None = None
-    ready = asyncio.Event()
-    response = 0
-
-    async def from_upstream(ws: aiohttp.ClientWebSocketResponse) -> None:
-        nonlocal response
-        async for message in ws:
-            data = orjson.loads(message.data)
-            if "setupComplete" in data:
-                ready.set()
-                continue
-            content = data.get("serverContent") or {}
-            for part in (content.get("modelTurn") or {}).get("parts") or ():
-                audio = part.get("inlineData")
-                if audio:
-                    await client.send_str(
-                        event("response.output_audio.delta", response_id=f"resp_{response}", item_id="item", output_index=0, content_index=0, delta=audio["data"])
-                    )
-            if content.get("turnComplete"):
-                await client.send_str(event("response.done", response={"id": f"resp_{response}", "status": "completed"}))
-                response += 1
-
-    http = _http()
-    reader: asyncio.Task[None] | None = None
+    relay = Relay(client.send_str, _http(), os.environ[UPSTREAM])
     try:
+        await relay.start()
         while True:
             message = await client.receive()
             if message.kind == WebsocketMessageType.close:
                 break
-            if message.kind != WebsocketMessageType.string:
-                continue
-            data = orjson.loads(message.data)
-            kind = data.get("type")
-            if kind == "session.update":
-                instructions = data["session"].get("instructions") or instructions
-                await client.send_str(event("session.updated", session={"type": "realtime"}))
-            elif kind == "input_audio_buffer.append":
-                if upstream is None:
-                    upstream = await http.ws_connect(os.environ[UPSTREAM] + STUDIO_PATH, headers={"x-goog-api-key": "bench"}, compress=0)
-                    setup: dict[str, Any] = {"model": "models/gemini-3.8-live", "generationConfig": {"responseModalities": ["AUDIO"]}}
-                    if instructions:
-                        setup["systemInstruction"] = {"parts": [{"text": instructions}]}
-                    await upstream.send_str(orjson.dumps({"setup": setup}).decode())
-                    reader = asyncio.create_task(from_upstream(upstream))
-                    await ready.wait()
-                await upstream.send_str('{"realtimeInput":{"audio":{"mimeType":"audio/pcm;rate=24000","data":"' + data["audio"] + '"}}}')
+            if message.kind == WebsocketMessageType.string:
+                await relay.receive(message.data)
     except ProtocolClosed:
         pass  # the client went away
     finally:
-        if upstream is not None:
-            await upstream.close()
-        if reader is not None:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+        await relay.close()
         protocol.close(None)
 
 
