@@ -174,8 +174,22 @@ async def test_the_master_key_from_the_environment_guards_the_gateway() -> None:
         await asyncio.wait_for(process.wait(), 10)
 
 
-async def test_workers_share_one_port_and_stop_together() -> None:
+async def worker_pids(url: str, workers: int, trust: ssl.SSLContext | None = None) -> set[int]:
+    """The process ids behind ``url``'s /health, asked until ``workers`` different ones have answered."""
     import aiohttp
+
+    pids: set[int] = set()
+    connector = aiohttp.TCPConnector(force_close=True, ssl=trust if trust is not None else True)  # a new connection each time: the kernel picks a worker
+    async with aiohttp.ClientSession(connector=connector) as http, asyncio.timeout(20):
+        while len(pids) < workers:
+            try:
+                pids.add((await (await http.get(f"{url}/health")).json())["pid"])
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.05)  # the second worker may still be starting
+    return pids
+
+
+async def test_workers_share_one_port_and_stop_together() -> None:
     from openai import AsyncOpenAI
 
     port = free_port()
@@ -185,15 +199,7 @@ async def test_workers_share_one_port_and_stop_together() -> None:
     )  # fmt: skip
     try:
         await wait_for_port(port)
-        pids = set()
-        connector = aiohttp.TCPConnector(force_close=True)  # a new connection each time: the kernel picks a worker
-        async with aiohttp.ClientSession(connector=connector) as http, asyncio.timeout(20):
-            while len(pids) < 2:
-                try:
-                    pids.add((await (await http.get(f"http://127.0.0.1:{port}/health")).json())["pid"])
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.05)  # the second worker may still be starting
-        assert process.pid not in pids
+        assert process.pid not in await worker_pids(f"http://127.0.0.1:{port}", 2)
         client = AsyncOpenAI(api_key="any", websocket_base_url=f"ws://127.0.0.1:{port}/v1")
         assert await realtime_turn(client, "workers") == "You said: workers"
     finally:
@@ -325,7 +331,6 @@ async def test_serve_with_certfile_and_keyfile_serves_the_beta_namespace_over_ws
 
 
 async def test_workers_serve_the_one_self_signed_certificate_their_parent_made(monkeypatch: pytest.MonkeyPatch) -> None:
-    import aiohttp
     from openai import AsyncOpenAI
 
     port = free_port()
@@ -340,15 +345,7 @@ async def test_workers_serve_the_one_self_signed_certificate_their_parent_made(m
         certfile = Path(re.search(r"SSL_CERT_FILE=(\S+)", banner)[1])  # type: ignore[index]
         trust = ssl.create_default_context(cafile=str(certfile))
         await wait_for_port(port)
-        pids = set()
-        connector = aiohttp.TCPConnector(force_close=True, ssl=trust)  # a new connection each time: the kernel picks a worker
-        async with aiohttp.ClientSession(connector=connector) as http, asyncio.timeout(20):
-            while len(pids) < 2:
-                try:
-                    pids.add((await (await http.get(f"https://127.0.0.1:{port}/health")).json())["pid"])
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.05)  # the second worker may still be starting
-        assert process.pid not in pids
+        assert process.pid not in await worker_pids(f"https://127.0.0.1:{port}", 2, trust)
         monkeypatch.setenv("SSL_CERT_FILE", str(certfile))
         client = AsyncOpenAI(api_key="any", websocket_base_url=f"wss://127.0.0.1:{port}/v1")
         assert await realtime_turn(client, "workers over wss") == "You said: workers over wss"
