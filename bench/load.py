@@ -19,6 +19,7 @@ import base64
 import contextlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import orjson
@@ -130,11 +131,14 @@ class Load:
         self.label = label
         self.frames = [client_frame(f) for f in cycle_frames()]
 
-    async def run(self, sessions: int, duration: float, warmup: float = 1.0) -> LoadResult:
+    async def run(self, sessions: int, duration: float, warmup: float = 1.0, connected: Callable[[], None] | None = None) -> LoadResult:
         """Stream for ``duration`` seconds; lateness and CPU count only after ``warmup`` (while the
-        servers open their upstreams, the harness is busy with 300 new connections, not with frames)."""
+        servers open their upstreams, the harness is busy with 300 new connections, not with frames).
+        ``connected`` is called once every session is open and updated, before the first frame."""
         stats = [SessionStats(f"bench {self.label} {i}") for i in range(sessions)]
         transports = await asyncio.gather(*(self._connect(s) for s in stats))
+        if connected is not None:
+            connected()
         window = _Window()
         started = time.time()
         try:

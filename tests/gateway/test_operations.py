@@ -212,3 +212,33 @@ async def test_a_sessions_logs_carry_its_id_and_never_a_key_or_audio(tmp_path: P
     assert key[:10] in text  # the prefix, as `keys list` shows it
     for chunk in [*chunks, *deltas]:
         assert chunk[:40] not in text
+
+
+def test_the_lock_free_latency_histogram_reads_as_prometheus_clients_own() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from prometheus_client import CollectorRegistry, Histogram, generate_latest
+    from prometheus_client.registry import Collector
+
+    from livegate.gateway.metrics import LATENCY_BUCKETS, Latency
+
+    @settings(max_examples=50, deadline=None)
+    @given(st.lists(st.one_of(st.sampled_from(LATENCY_BUCKETS), st.floats(0, 1, allow_nan=False)), max_size=40))
+    def same(values: list[float]) -> None:
+        ours = Latency("lat_seconds", "doc", LATENCY_BUCKETS)
+        theirs_registry, ours_registry = CollectorRegistry(), CollectorRegistry()
+        theirs = Histogram("lat_seconds", "doc", buckets=LATENCY_BUCKETS, registry=theirs_registry)
+
+        class Families(Collector):
+            def collect(self):  # type: ignore[no-untyped-def]
+                yield ours.family()
+
+        ours_registry.register(Families())
+        for value in values:  # a value on a bound counts in that bound's bucket (le)
+            ours.observe(value)
+            theirs.observe(value)
+        # prometheus_client adds a _created sample of its own; everything else is the same text.
+        expected = [line for line in generate_latest(theirs_registry).decode().splitlines() if "_created" not in line]
+        assert generate_latest(ours_registry).decode().splitlines() == expected
+
+    same()

@@ -87,17 +87,21 @@ async def test_audio_goes_through_the_translator_in_the_socket_callbacks(monkeyp
     """The synchronous hot path (issue 14): every client frame and every Gemini message is translated
     inside picows's callback, outside any task, so no frame costs a task switch, a lock or an event."""
     seen: dict[str, list[asyncio.Task[object] | None]] = {"client": [], "upstream": []}
-    client_event, upstream_message = Translator.receive_client_event, Translator.receive_upstream_message
+    client_frame, upstream_message = Translator.receive_client_frame, Translator.receive_upstream_message
+    direct: list[bytes] = []
 
-    def on_client(self: Translator, data: str | bytes, now: float) -> None:
+    def on_client(self: Translator, data: str | bytes, now: float) -> bytes | None:
         seen["client"].append(asyncio.current_task())
-        client_event(self, data, now)
+        message = client_frame(self, data, now)
+        if message is not None:
+            direct.append(message)
+        return message
 
     def on_upstream(self: Translator, data: str | bytes, now: float, generation: int | None = None) -> None:
         seen["upstream"].append(asyncio.current_task())
         upstream_message(self, data, now, generation)
 
-    monkeypatch.setattr(Translator, "receive_client_event", on_client)
+    monkeypatch.setattr(Translator, "receive_client_frame", on_client)
     monkeypatch.setattr(Translator, "receive_upstream_message", on_upstream)
     emulator = EmulatorServer(EmulatorConfig(turn_complete_after_playback=False))
     async with emulator, Gateway(embedded_config(emulator.url), port=0) as gateway:
@@ -113,5 +117,6 @@ async def test_audio_goes_through_the_translator_in_the_socket_callbacks(monkeyp
                 if event["type"] == "response.done":
                     break
     assert len(seen["client"]) > 10 and len(seen["upstream"]) > 3
+    assert len(direct) > 5  # the steady stream took the shortcut: the Gemini message sent as it was made
     assert seen["client"] == [None] * len(seen["client"])
     assert seen["upstream"] == [None] * len(seen["upstream"])

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from livegate.audio.ingest import ACCELERATED
 from livegate.errors import ClientError
 from livegate.realtime.checks import decode_base64
-from livegate.realtime.listening import GEMINI_AUDIO, InputAudio, SpeechStarted, audio_message
+from livegate.realtime.listening import GEMINI_AUDIO, InputAudio, Span, SpeechStarted, audio_message
 
 SERVER_VAD = {"type": "server_vad", "silence_duration_ms": 200}
 FORMATS = ["pcm16", "g711_ulaw", "g711_alaw"]
@@ -122,3 +122,52 @@ def test_silence_keeps_one_second_however_long_it_lasts() -> None:
     assert 1000 <= audio.buffered_ms() <= 1020
     raw, pcm = audio.take_all()
     assert len(raw) == 48 * 1000 and len(pcm) == 32 * 1000
+
+
+class _Bytearray:
+    """The buffer Span replaced: a bytearray that drops its front (the reference for the chunked one)."""
+
+    def __init__(self, per_ms: int, align: int) -> None:
+        self.per_ms, self.align, self.start_ms, self.data = per_ms, align, 0.0, bytearray()
+
+    def drop_before(self, ms: float) -> None:
+        if ms > self.start_ms:
+            cut = int((ms - self.start_ms) * self.per_ms)
+            cut -= cut % self.align
+            del self.data[:cut]
+            self.start_ms += cut / self.per_ms
+
+    def slice(self, from_ms: float, to_ms: float) -> bytes:
+        lo = max(0, int((from_ms - self.start_ms) * self.per_ms))
+        hi = max(lo, int((to_ms - self.start_ms) * self.per_ms))
+        lo, hi = lo - lo % self.align, hi - hi % self.align
+        return bytes(self.data[lo:hi])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from([(48, 2), (8, 1), (32, 2)]),
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("add"), st.binary(max_size=300)),
+            st.tuples(st.just("drop"), st.floats(-5, 200, allow_nan=False)),
+            st.tuples(st.just("slice"), st.floats(-5, 200, allow_nan=False), st.floats(-5, 200, allow_nan=False)),
+            st.tuples(st.just("whole")),
+        ),
+        max_size=40,
+    ),
+)
+def test_a_span_keeps_and_cuts_audio_as_one_bytearray_would(unit: tuple[int, int], steps: list[tuple[Any, ...]]) -> None:
+    span, reference = Span(*unit), _Bytearray(*unit)
+    for step in steps:
+        if step[0] == "add":
+            span.add(step[1])
+            reference.data += step[1]
+        elif step[0] == "drop":
+            span.drop_before(step[1])
+            reference.drop_before(step[1])
+        elif step[0] == "slice":
+            assert span.slice(step[1], step[2]) == reference.slice(step[1], step[2])
+        else:
+            assert span.whole() == bytes(reference.data)
+        assert len(span) == len(reference.data) and span.start_ms == reference.start_ms

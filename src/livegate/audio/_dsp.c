@@ -90,6 +90,10 @@ static inline int64_t dot(const int16_t *high, const int16_t *low, const int16_t
  * taps are `up` phases of `span` each, every phase reversed (oldest sample first), in Q`bits`; output j
  * of block b uses the newest input b*down + offsets[j] with phase (j*down) % up.
  * -1 when a window reaches outside x (the callers keep enough history: never). */
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__)
+/* The same integer sums, in AVX2's wider lanes where the CPU has them (chosen once, at load). */
+__attribute__((target_clones("avx2", "default")))
+#endif
 static int fir_blocks(const int16_t *x, int64_t n, int64_t start, const Taps *taps, int up, int down, int span,
                       const int64_t *offsets, int bits, int64_t first, int64_t count, int16_t *out) {
     int64_t phase[64], least = offsets[0], most = offsets[0];

@@ -48,6 +48,8 @@ class Ingest:
         self._native = self._kernel(fmt, (0, 0)) if accelerated and _dsp is not None else None
         self._converter = InputConverter(fmt, accelerated=False) if self._native is None else None
         self._energies = FrameEnergies(frame, accelerated=False) if self._native is None and frame else None
+        if self._native is not None:
+            self.push = self._native.push  # type: ignore[method-assign]  # the kernel's own, one call less
 
     @property
     def accelerated(self) -> bool:
@@ -84,5 +86,6 @@ class Ingest:
         self.format = fmt
         if self._native is not None:
             self._native = self._kernel(fmt, self._native.carry)
+            self.push = self._native.push  # type: ignore[method-assign]
         else:
             self._converter = InputConverter(fmt, accelerated=False)

@@ -104,6 +104,9 @@ class ActivityDetector:
         self.speaking = False
         self._run = 0  # consecutive frames against the current state
         self._run_start = 0
+        # Frames a change of state must last (the settings are frozen).
+        self._need_start = max(1, -(-settings.prefix_ms // FRAME_MS))
+        self._need_end = max(1, -(-settings.silence_ms // FRAME_MS))
 
     def feed(self, pcm: bytes) -> list[VadEvent]:
         return self.judge(self._energies.feed(pcm))
@@ -113,9 +116,17 @@ class ActivityDetector:
         if not energies:
             return []
         threshold = self._threshold
+        speaking = self.speaking
+        if self._run == 0:
+            # The usual frame: every energy on the side of the state already held changes nothing.
+            for energy in energies:
+                if (energy > threshold) != speaking:
+                    break
+            else:
+                self._samples += self.frame * len(energies)
+                return []
         events: list[VadEvent] = []
-        need_start = max(1, -(-self.settings.prefix_ms // FRAME_MS))
-        need_end = max(1, -(-self.settings.silence_ms // FRAME_MS))
+        need_start, need_end = self._need_start, self._need_end
         for energy in energies:
             is_loud = energy > threshold
             if is_loud != self.speaking:

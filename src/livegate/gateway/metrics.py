@@ -1,19 +1,23 @@
 """Prometheus metrics for ``/metrics``.
 
-Frames and bytes are plain integers on each Pump, summed at scrape time, so the audio path pays an
-addition per frame and no lock. Each Gateway has its own registry: several can share a process.
+Frames and bytes are plain integers on each Pump, summed at scrape time, and the added latency is a
+plain tally of bucket counts, so the audio path pays an addition per frame and no lock
+(prometheus_client's own metrics take a lock per change). The scrape runs on the gateway's event loop,
+the only thread that counts. Each Gateway has its own registry: several can share a process.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client import Counter as PromCounter
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 __all__ = ["Metrics", "Traffic"]
 
@@ -40,6 +44,29 @@ class Traffic:
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
+class Latency:
+    """A histogram as Prometheus reads it (cumulative ``le`` buckets, a count and a sum), kept as plain
+    numbers: ``observe`` is one bisection and two additions."""
+
+    def __init__(self, name: str, documentation: str, buckets: tuple[float, ...]) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.bounds = buckets
+        self.counts = [0] * (len(buckets) + 1)  # the last one is +Inf
+        self.sum = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect_left(self.bounds, seconds)] += 1
+        self.sum += seconds
+
+    def family(self) -> HistogramMetricFamily:
+        cumulative, total = [], 0
+        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
+            total += count
+            cumulative.append((floatToGoString(bound), total))
+        return HistogramMetricFamily(self.name, self.documentation, buckets=cumulative, sum_value=self.sum)
+
+
 class _SessionsCollector(Collector):
     """Traffic, reconnects and error events of finished sessions plus the live ones, read at scrape time."""
 
@@ -55,6 +82,7 @@ class _SessionsCollector(Collector):
             sizes.add_metric([direction], getattr(traffic, f"{direction}_bytes"))
         yield frames
         yield sizes
+        yield self.metrics.latency.family()
         family = CounterMetricFamily("livegate_upstream_reconnects", "Upstream connections after a session's first, by reason.", labels=["reason"])
         for reason, count in sorted(reconnects.items()):
             family.add_metric([reason], count)
@@ -78,11 +106,10 @@ class Metrics:
         self.tokens = PromCounter("livegate_tokens", "Tokens used, by model and direction.", ["model", "direction"], registry=self.registry)
         self.cost = PromCounter("livegate_cost_usd", "Cost in US dollars of priced responses, by model.", ["model"], registry=self.registry)
         self.unpriced = PromCounter("livegate_unpriced_responses", "Responses of models with no price, by model.", ["model"], registry=self.registry)
-        self.latency = Histogram(
+        self.latency = Latency(
             "livegate_added_latency_seconds",
             "Time from a Gemini message's arrival to its events being written to the client.",
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+            LATENCY_BUCKETS,
         )
         self.registry.register(_SessionsCollector(self))
 

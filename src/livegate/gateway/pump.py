@@ -101,8 +101,17 @@ class Pump:
         traffic = self.traffic
         traffic.client_in_frames += 1
         traffic.client_in_bytes += len(data)
-        self.translator.receive_client_event(data, time.time())
-        self.drain()
+        message = self.translator.receive_client_frame(data, time.time())
+        if message is None:
+            self.drain()
+            return
+        # An append that made one Gemini message and nothing else: no deadline moved earlier and nothing
+        # else waits, so it is the whole drain.
+        upstream = self.upstream
+        if upstream is not None:
+            traffic.upstream_out_frames += 1
+            traffic.upstream_out_bytes += len(message)
+            upstream.send(TEXT, message)
 
     def client_disconnected(self) -> None:
         self._closing = True

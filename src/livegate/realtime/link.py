@@ -103,6 +103,10 @@ class Link:
         return self.state is Upstream.IDLE
 
     @property
+    def ready(self) -> bool:
+        return self.state is Upstream.READY
+
+    @property
     def closed(self) -> bool:
         return self.state is Upstream.CLOSED
 
@@ -127,6 +131,10 @@ class Link:
 
     def _to_upstream(self, frame: bytes) -> None:
         self.actions.append(SendUpstream(frame))
+        self._log.sent(frame)
+
+    def sent_directly(self, frame: bytes) -> None:
+        """A frame the shell sends itself, when ready and with no action before it (the audio path)."""
         self._log.sent(frame)
 
     def _ready(self, replay: list[bytes]) -> None:

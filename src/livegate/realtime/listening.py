@@ -12,6 +12,7 @@ in the client's format for ``conversation.item.retrieve`` and at 16 kHz for turn
 from __future__ import annotations
 
 import base64
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +64,73 @@ def detector_settings(detection: dict[str, Any]) -> VadSettings:
     return VadSettings(threshold_dbfs=-70.0 + 40.0 * threshold, prefix_ms=MIN_SPEECH_MS, silence_ms=silence)
 
 
+class Span:
+    """Audio from ``start_ms`` on, kept as the frames came: an append is one reference, no copy (a
+    bytearray that drops its front copies its bytes again each time it grows)."""
+
+    __slots__ = ("per_ms", "align", "start_ms", "_chunks", "_head", "_size")
+
+    def __init__(self, per_ms: int, align: int, start_ms: float = 0.0) -> None:
+        self.per_ms = per_ms
+        self.align = align  # bytes of a sample: cuts fall between samples
+        self.start_ms = start_ms
+        self._chunks: deque[bytes] = deque()
+        self._head = 0  # bytes of the first chunk already let go
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def add(self, chunk: bytes) -> None:
+        if chunk:
+            self._chunks.append(chunk)
+            self._size += len(chunk)
+
+    def drop_before(self, ms: float) -> None:
+        if ms <= self.start_ms:
+            return
+        cut = int((ms - self.start_ms) * self.per_ms)
+        cut -= cut % self.align
+        self.start_ms += cut / self.per_ms
+        cut = min(cut, self._size)
+        self._size -= cut
+        chunks = self._chunks
+        while cut:
+            rest = len(chunks[0]) - self._head
+            if cut < rest:
+                self._head += cut
+                return
+            chunks.popleft()
+            self._head = 0
+            cut -= rest
+
+    def slice(self, from_ms: float, to_ms: float) -> bytes:
+        lo = max(0, int((from_ms - self.start_ms) * self.per_ms))
+        hi = max(lo, int((to_ms - self.start_ms) * self.per_ms))
+        lo, hi = lo - lo % self.align, min(hi - hi % self.align, self._size)
+        if hi <= lo:
+            return b""
+        parts, offset = [], -self._head
+        for chunk in self._chunks:
+            end = offset + len(chunk)
+            if end > lo:
+                parts.append(memoryview(chunk)[max(0, lo - offset) : hi - offset])
+            if end >= hi:
+                break
+            offset = end
+        return b"".join(parts)
+
+    def whole(self) -> bytes:
+        if not self._head:
+            return b"".join(self._chunks)
+        return b"".join((memoryview(self._chunks[0])[self._head :], *list(self._chunks)[1:]))
+
+    def clear(self, at_ms: float) -> None:
+        self._chunks.clear()
+        self._head = self._size = 0
+        self.start_ms = at_ms
+
+
 class InputAudio:
     def __init__(self, fmt: str, detection: dict[str, Any] | None, *, accelerated: bool = ACCELERATED) -> None:
         self.format = fmt
@@ -71,10 +139,8 @@ class InputAudio:
         frame = self._detector.frame if self._detector is not None else 0
         self._ingest = Ingest(fmt, frame, GEMINI_AUDIO, accelerated=accelerated)
         self._samples = 0  # 16 kHz samples produced since the session started
-        self._raw = bytearray()  # client-format audio from _raw_start_ms on
-        self._raw_start_ms = 0.0
-        self._pcm = bytearray()  # the same span at 16 kHz
-        self._pcm_start_ms = 0.0
+        self._raw = Span(self._bytes_per_ms, 2 if fmt == "pcm16" else 1)  # client-format audio
+        self._pcm = Span(PCM16K_BYTES_PER_MS, 2)  # the same span at 16 kHz
         self.speaking = False
 
     @property
@@ -92,8 +158,8 @@ class InputAudio:
             done = self._ingest.push(base64.b64encode(raw).decode("ascii"), send)
             assert done is not None
         message, raw, pcm, energies = done
-        self._raw += raw
-        self._pcm += pcm
+        self._raw.add(raw)
+        self._pcm.add(pcm)
         self._samples += len(pcm) // 2
         events: list[SpeechStarted | SpeechStopped] = []
         if self._detector is not None and energies:
@@ -115,33 +181,23 @@ class InputAudio:
         if self._detector is None:
             keep_ms = MAX_UTTERANCE_MS  # without a detector the whole buffer waits for commit or clear
         edge = self._samples // 16 - keep_ms
-        if slack_ms == 0 or edge > self._pcm_start_ms + slack_ms:
+        if slack_ms == 0 or edge > self._pcm.start_ms + slack_ms:
             self._drop_before(edge)
 
     def _drop_before(self, ms: float) -> None:
-        # CPython's bytearray lets go of its front by moving where it starts (ob_start in
-        # Objects/bytearrayobject.c), not the bytes it keeps: trimming every frame copies nothing.
-        if ms > self._raw_start_ms:
-            cut = int((ms - self._raw_start_ms) * self._bytes_per_ms)
-            cut -= cut % (2 if self.format == "pcm16" else 1)
-            del self._raw[:cut]
-            self._raw_start_ms += cut / self._bytes_per_ms
-        if ms > self._pcm_start_ms:
-            cut = int((ms - self._pcm_start_ms) * PCM16K_BYTES_PER_MS) & ~1
-            del self._pcm[:cut]
-            self._pcm_start_ms += cut / PCM16K_BYTES_PER_MS
+        self._raw.drop_before(ms)
+        self._pcm.drop_before(ms)
 
     def take(self, start_ms: float, end_ms: float) -> tuple[bytes, bytes]:
         """The span's audio in the client's format and at 16 kHz; everything before ``end_ms`` is let go."""
-        raw = self._slice(self._raw, self._raw_start_ms, self._bytes_per_ms, start_ms, end_ms)
-        pcm = self._slice(self._pcm, self._pcm_start_ms, PCM16K_BYTES_PER_MS, start_ms, end_ms)
+        raw, pcm = self._raw.slice(start_ms, end_ms), self._pcm.slice(start_ms, end_ms)
         self._drop_before(end_ms)
         return raw, pcm
 
     def take_all(self) -> tuple[bytes, bytes]:
         """The whole buffer (manual turns: ``input_audio_buffer.commit``)."""
         self._trim(0)
-        raw, pcm = bytes(self._raw), bytes(self._pcm)
+        raw, pcm = self._raw.whole(), self._pcm.whole()
         self.clear()
         return raw, pcm
 
@@ -150,21 +206,12 @@ class InputAudio:
         return len(self._pcm) / PCM16K_BYTES_PER_MS
 
     def clear(self) -> None:
-        self._raw.clear()
-        self._pcm.clear()
-        self._raw_start_ms = self._pcm_start_ms = self.position_ms
-
-    def _slice(self, buffer: bytearray, start: float, per_ms: int, from_ms: float, to_ms: float) -> bytes:
-        lo = max(0, int((from_ms - start) * per_ms))
-        hi = max(lo, int((to_ms - start) * per_ms))
-        if per_ms != 8:
-            lo, hi = lo & ~1, hi & ~1
-        return bytes(buffer[lo:hi])
+        self._raw.clear(self.position_ms)
+        self._pcm.clear(self.position_ms)
 
     def change_format(self, fmt: str) -> None:
         if fmt != self.format:
             self.format = fmt
             self._ingest.change_format(fmt)
             self._bytes_per_ms = bytes_per_ms(fmt)
-            self._raw.clear()
-            self._raw_start_ms = self.position_ms
+            self._raw = Span(self._bytes_per_ms, 2 if fmt == "pcm16" else 1, self.position_ms)

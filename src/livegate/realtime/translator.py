@@ -173,6 +173,15 @@ class Translator:
     # ---- client side -------------------------------------------------------------------------
 
     def receive_client_event(self, data: str | bytes, now: float) -> None:
+        self._receive_client(data, now, direct=False)
+
+    def receive_client_frame(self, data: str | bytes, now: float) -> bytes | None:
+        """``receive_client_event``, with the audio path's shortcut (issue 14): an append that produced
+        nothing but a Gemini message, with nothing else waiting, comes back as that message for the
+        caller to send at once. Otherwise None, and everything is drained as usual."""
+        return self._receive_client(data, now, direct=True)
+
+    def _receive_client(self, data: str | bytes, now: float, *, direct: bool) -> bytes | None:
         self._last_client = now
         self._hint_by = None
         if len(data) > self.max_frame_bytes:
@@ -180,10 +189,13 @@ class Translator:
                 f"The event is {len(data)} bytes; this gateway takes at most {self.max_frame_bytes}.",
                 code="frame_too_large",
             ))
-            return
+            return None
         event: ClientEvent | None = None
         try:
             event = parse_client_event(data)
+            if type(event) is InputAudioBufferAppend:
+                link = self.link
+                return self.turns.append(event.audio, direct=direct and link.ready and not link.actions)
             self._handle_client(event)
         except ClientError as exc:
             # OpenAI Realtime: error.event_id names the client event that caused it (§4.6).
@@ -192,11 +204,10 @@ class Translator:
             self._error(exc)
         except Exception as exc:
             self._fault(exc, type(event).__name__ if event is not None else "a client frame", event.event_id if event else None)
+        return None
 
     def _handle_client(self, event: ClientEvent) -> None:
         match event:
-            case InputAudioBufferAppend():
-                self.turns.append(event.audio)
             case SessionUpdate():
                 self._session_update(event)
             case ConversationItemCreate():

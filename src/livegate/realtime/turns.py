@@ -53,6 +53,7 @@ class UserTurns:
         self.emit = emit
         self.start_upstream = start_upstream
         self.input = InputAudio(session.input_format, session.turn_detection)
+        self._gemini_turns = gemini_detects_turns(session.turn_detection)  # the session's, kept by session_changed
         self.speech: UserSpeech | None = None  # the user's latest speech, being spoken or committed
         self.activity_open = False  # livegate-driven turns: activityStart sent, activityEnd not yet
         # Committed items whose transcription is not complete, oldest first: Gemini transcribes them in
@@ -65,7 +66,7 @@ class UserTurns:
     @property
     def gemini_turns(self) -> bool:
         """Whether Gemini's own activity detection ends the user's turns (else livegate does)."""
-        return gemini_detects_turns(self.session.turn_detection)
+        return self._gemini_turns
 
     @property
     def speaking(self) -> bool:
@@ -79,16 +80,22 @@ class UserTurns:
         self._item_audio.pop(item_id, None)
 
     def session_changed(self, *, idle: bool, detection_changed: bool) -> None:
+        self._gemini_turns = gemini_detects_turns(self.session.turn_detection)
         self.input.change_format(self.session.input_format)
         if idle or detection_changed:
             self.input = InputAudio(self.session.input_format, self.session.turn_detection)
 
     # ---- audio in ----------------------------------------------------------------------------
 
-    def append(self, audio: str) -> None:
+    def append(self, audio: str, *, direct: bool = False) -> bytes | None:
+        """``direct``: the connection is ready and nothing waits for it; a Gemini message that is all
+        the frame produced is then returned for the shell to send, instead of queued as an action."""
         # Audio goes up as it comes while Gemini detects the turns or livegate's turn is open; else it is
         # held until speech starts or the client commits.
-        message, speech = self.input.append(audio, send=self.gemini_turns or self.activity_open)
+        message, speech = self.input.append(audio, send=self._gemini_turns or self.activity_open)
+        if message is not None and direct and not speech:
+            self.link.sent_directly(message)
+            return message
         self.start_upstream()
         if message is not None:
             self.link.send(message)
@@ -97,6 +104,7 @@ class UserTurns:
                 self._speech_started(event.ms)
             else:
                 self._speech_stopped(event.ms)
+        return None
 
     def _send_held(self, pcm: bytes) -> None:
         step = AUDIO_FRAME_MS * PCM16K_BYTES_PER_MS
