@@ -12,7 +12,6 @@ in the client's format for ``conversation.item.retrieve`` and at 16 kHz for turn
 from __future__ import annotations
 
 import base64
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,7 +73,7 @@ class Span:
         self.per_ms = per_ms
         self.align = align  # bytes of a sample: cuts fall between samples
         self.start_ms = start_ms
-        self._chunks: deque[bytes] = deque()
+        self._chunks: list[bytes] = []
         self._head = 0  # bytes of the first chunk already let go
         self._size = 0
 
@@ -94,15 +93,17 @@ class Span:
         self.start_ms += cut / self.per_ms
         cut = min(cut, self._size)
         self._size -= cut
-        chunks = self._chunks
+        chunks, gone, head = self._chunks, 0, self._head
         while cut:
-            rest = len(chunks[0]) - self._head
+            rest = len(chunks[gone]) - head
             if cut < rest:
-                self._head += cut
-                return
-            chunks.popleft()
-            self._head = 0
+                head += cut
+                break
+            gone += 1
+            head = 0
             cut -= rest
+        del chunks[:gone]  # one move of the references left, however many chunks went
+        self._head = head
 
     def slice(self, from_ms: float, to_ms: float) -> bytes:
         lo = max(0, int((from_ms - self.start_ms) * self.per_ms))
@@ -123,7 +124,7 @@ class Span:
     def whole(self) -> bytes:
         if not self._head:
             return b"".join(self._chunks)
-        return b"".join((memoryview(self._chunks[0])[self._head :], *list(self._chunks)[1:]))
+        return b"".join((memoryview(self._chunks[0])[self._head :], *self._chunks[1:]))
 
     def clear(self, at_ms: float) -> None:
         self._chunks.clear()
