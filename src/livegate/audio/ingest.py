@@ -49,7 +49,7 @@ class Ingest:
         self._converter = InputConverter(fmt, accelerated=False) if self._native is None else None
         self._energies = FrameEnergies(frame, accelerated=False) if self._native is None and frame else None
         if self._native is not None:
-            self.push = self._native.push  # type: ignore[method-assign]  # the kernel's own, one call less
+            self.push = self._native.push  # type: ignore[method-assign, assignment]  # the kernel's own, one call less
 
     @property
     def accelerated(self) -> bool:
@@ -86,6 +86,6 @@ class Ingest:
         self.format = fmt
         if self._native is not None:
             self._native = self._kernel(fmt, self._native.carry)
-            self.push = self._native.push  # type: ignore[method-assign]
+            self.push = self._native.push  # type: ignore[method-assign, assignment]
         else:
             self._converter = InputConverter(fmt, accelerated=False)

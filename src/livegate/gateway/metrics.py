@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 
 from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client import Counter as PromCounter
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
@@ -63,7 +63,7 @@ class Latency:
         cumulative, total = [], 0
         for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
             total += count
-            cumulative.append((floatToGoString(bound), total))
+            cumulative.append((floatToGoString(bound), total))  # type: ignore[no-untyped-call]
         return HistogramMetricFamily(self.name, self.documentation, buckets=cumulative, sum_value=self.sum)
 
 
@@ -73,7 +73,7 @@ class _SessionsCollector(Collector):
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
 
-    def collect(self) -> Iterator[CounterMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         traffic, reconnects, errors = self.metrics.totals()
         frames = CounterMetricFamily("livegate_frames", "WebSocket frames, by direction.", labels=["direction"])
         sizes = CounterMetricFamily("livegate_bytes", "WebSocket payload bytes, by direction.", labels=["direction"])

@@ -67,7 +67,7 @@ class Span:
     """Audio from ``start_ms`` on, kept as the frames came: an append is one reference, no copy (a
     bytearray that drops its front copies its bytes again each time it grows)."""
 
-    __slots__ = ("per_ms", "align", "start_ms", "_chunks", "_head", "_size")
+    __slots__ = ("_chunks", "_head", "_size", "align", "per_ms", "start_ms")
 
     def __init__(self, per_ms: int, align: int, start_ms: float = 0.0) -> None:
         self.per_ms = per_ms
