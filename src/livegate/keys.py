@@ -64,8 +64,10 @@ class Accounts:
     def _is_master(self, key: str | None) -> bool:
         return self.master_key is not None and bool(key) and hmac.compare_digest(str(key).encode(), self.master_key.encode())
 
-    async def authorize(self, key: str | None, model: str, now: float) -> Grant:
-        """Decide before the upgrade (lessons-from-peers.md (d) 11): a grant, or a HandshakeError."""
+    async def authorize(self, key: str | None, model: str | None, now: float) -> Grant:
+        """Decide before the upgrade (lessons-from-peers.md (d) 11): a grant, or a HandshakeError.
+        ``model`` None: not known before the upgrade (the native front reads it from the setup, and
+        checks it against the key's models there)."""
         if self._is_master(key):
             return Grant(None)
         if key and key.startswith(SECRET_PREFIX):
@@ -94,7 +96,7 @@ class Accounts:
             return None
         raise HandshakeError(401, "Incorrect API key provided." if key else "Missing API key: send Authorization: Bearer <key>.", code="invalid_api_key" if key else "missing_api_key")
 
-    async def _authorize_secret(self, key: str, model: str, now: float) -> Grant:
+    async def _authorize_secret(self, key: str, model: str | None, now: float) -> Grant:
         secret = await self.store.secret(hash_key(key))
         if secret is None:
             raise HandshakeError(401, "Incorrect API key provided.", code="invalid_api_key")
@@ -102,6 +104,8 @@ class Accounts:
             raise HandshakeError(401, "This ephemeral key has already been used to open a session.", code="invalid_api_key")
         if now >= secret.expires_at:
             raise HandshakeError(401, "This ephemeral key has expired.", code="invalid_api_key")
+        if model is None:
+            raise HandshakeError(403, "An ephemeral key opens OpenAI Realtime sessions: /v1/realtime.", code="model_not_allowed")
         if model != secret.model:
             raise HandshakeError(403, f"This ephemeral key was issued for the model '{secret.model}', not '{model}'.", code="model_not_allowed")
         issuer = None
@@ -143,11 +147,11 @@ class Accounts:
         )  # fmt: skip
         await self.store.add_secret(record)
 
-    async def _check(self, key: KeyRecord, model: str, now: float) -> None:
+    async def _check(self, key: KeyRecord, model: str | None, now: float) -> None:
         lapsed = _lapsed(key, now)
         if lapsed is not None:
             raise HandshakeError(401, f"This API key has {lapsed}.", code="invalid_api_key")
-        if key.models and model not in key.models:
+        if key.models and model is not None and model not in key.models:
             raise HandshakeError(403, f"This API key may not use the model '{model}'.", code="model_not_allowed")
         if key.budget_usd is not None and await self.spent(key.id) >= key.budget_usd:
             raise HandshakeError(429, "This API key has used its budget.", code="insufficient_quota")

@@ -27,15 +27,15 @@ from livegate.errors import ClientError, HandshakeError
 from livegate.gateway.edge import EdgeRunner
 from livegate.gateway.ledger import Ledger
 from livegate.gateway.metrics import Metrics
-from livegate.gateway.pump import CLOSE_WAIT_S, ClientListener, Pump
+from livegate.gateway.pump import CLOSE_WAIT_S, ClientListener, Pump, Settled
 from livegate.gateway.sockets import hand_over
 from livegate.gateway.upstream import UpstreamConnector
+from livegate.gemini.front import NativeSession, NativeStart
 from livegate.gemini.models import CATALOGUE
 from livegate.keys import Accounts, Grant
 from livegate.leases import Leases, LeaseStoreError
 from livegate.logs import SESSION_ID
-from livegate.realtime.responses import Response
-from livegate.realtime.translator import Translator
+from livegate.realtime.translator import StartUpstream, Translator
 from livegate.secrets import mint
 from livegate.sites import bound_port
 from livegate.store import UsageRecord, open_store
@@ -62,6 +62,24 @@ def session_ids() -> Callable[[str], str]:
     stem = os.urandom(6).hex()
     counter = itertools.count(1)
     return lambda prefix: f"{prefix}_{stem}{next(counter):09x}"
+
+
+# Google's own paths (gemini-live.md §2), in every API version the SDKs dial: google-genai asks for
+# v1 when its base_url is set, v1beta or v1alpha otherwise, and v1beta1 on Vertex AI.
+NATIVE_PATHS = (
+    "/ws/google.ai.generativelanguage.v1.GenerativeService.BidiGenerateContent",
+    "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent",
+    "/ws/google.ai.generativelanguage.v1alpha.GenerativeService.BidiGenerateContent",
+    "/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/BidiGenerateContent",
+    "/ws/google.cloud.aiplatform.v1.LlmBidiService/BidiGenerateContent",
+)
+GOOGLE_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE"}
+
+
+def _google_error(status: int, message: str) -> web.Response:
+    """A refusal in Google's JSON error shape (google.rpc.Status), as the native front's clients read it."""
+    body = {"error": {"code": status, "message": message, "status": GOOGLE_STATUS.get(status, "UNKNOWN")}}
+    return web.json_response(body, status=status)
 
 
 def _error(status: int, message: str, code: str, error_type: str = "invalid_request_error", param: str | None = None) -> web.Response:
@@ -93,6 +111,8 @@ class Gateway:
             self.app.router.add_get(f"{prefix}/realtime", self._realtime)
             self.app.router.add_post(f"{prefix}/realtime/client_secrets", self._client_secret)
             self.app.router.add_post(f"{prefix}/realtime/sessions", self._beta_session)
+        for path in NATIVE_PATHS:
+            self.app.router.add_get(path, self._native)
         self.app.router.add_get("/v1/models", self._models)
         self.app.router.add_get("/playground", self._playground_redirect)
         self.app.router.add_get("/playground/", self._playground)
@@ -245,42 +265,17 @@ class Gateway:
             bound=(grant.secret.bound(), grant.secret.beta) if grant.secret is not None else None,
             respond_to_user_items=self.config.respond(deployment),
         )
-        session_id = translator.session.ga["id"]
+        session_id = translator.session_id
         SESSION_ID.set(session_id)  # on every log line of this session, including its tasks'
         log.info(
             "session started: model %s -> %s (%s)%s, key %s",
             model, deployment.route.model_id, deployment.route.flavour.value, " beta" if beta else "",
             grant.key.prefix if grant.key else ("ephemeral" if grant.secret else "master"),
         )  # fmt: skip
-        ledger, metrics = self.ledger, self.metrics
-        assert ledger is not None
-        upstream_model = deployment.route.model_id
-        cap = self.config.max_session_cost_usd
-        session_cost = 0.0
-
-        def stored(record: UsageRecord) -> None:
-            nonlocal session_cost
-            metrics.tokens.labels(upstream_model, "input").inc(record.usage.get("input_tokens", 0))
-            metrics.tokens.labels(upstream_model, "output").inc(record.usage.get("output_tokens", 0))
-            if record.cost_usd is None:
-                metrics.unpriced.labels(upstream_model).inc()
-                return
-            metrics.cost.labels(upstream_model).inc(record.cost_usd)
-            session_cost += record.cost_usd
-            if cap is not None and session_cost > cap:
-                pump.end("session_cost_limit", f"This session has cost more than its limit of ${cap:g}.", 1008)
-
-        def account(response: Response) -> None:
-            if response.usage is not None:
-                record = UsageRecord(
-                    response.id, grant.key.id if grant.key else None, model, upstream_model, session_id,
-                    time.time(), response.status, response.usage,
-                )  # fmt: skip
-                ledger.add(record, stored)
-
+        account = self._accountant(grant, session_id, lambda: model, lambda: deployment.route.model_id, lambda *end: pump.end(*end))
         pump = Pump(
             translator, self._connector(deployment), write_timeout_s=limits.client_write_timeout_s, on_response=account,
-            observe_latency=metrics.latency.observe, max_message_bytes=4 * limits.max_frame_bytes,
+            observe_latency=self.metrics.latency.observe, max_message_bytes=4 * limits.max_frame_bytes,
         )  # fmt: skip
         # Browsers need a selected subprotocol; never the one carrying the key (openai-realtime.md §1.5).
         # Frames past the configured limit get an error event (the translator); past four times it,
@@ -301,10 +296,109 @@ class Gateway:
         # aiohttp no longer holds the connection (gateway/sockets.py): this response goes nowhere.
         return web.Response()
 
+    # ---- the native Gemini Live front (issue 15) ----------------------------------------------
+
+    @staticmethod
+    def _google_key(request: web.Request) -> str | None:
+        """Where Gemini Live clients put a key: ``x-goog-api-key``, ``?key=`` (AI Studio), or a bearer
+        token (Vertex AI: the SDK sends its credentials' access token)."""
+        auth = request.headers.get("Authorization", "")
+        bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else None
+        return request.headers.get("x-goog-api-key") or request.query.get("key") or bearer or None
+
+    def _native_deployment(self, requested: str) -> Deployment | None:
+        """The deployment a setup names: by ``model_name``, or by the Gemini model id when exactly one
+        deployment serves it; the embedded emulator's wildcard serves any name."""
+        deployments = self.config.deployments
+        if requested in deployments and requested != "*":
+            return deployments[requested]
+        serving = [d for name, d in deployments.items() if name != "*" and d.route.model_id == requested]
+        if len(serving) == 1:
+            return serving[0]
+        return self.config.deployment(requested) if not serving and "*" in deployments else None
+
+    async def _native(self, request: web.Request) -> web.StreamResponse:
+        if not self.accepting:
+            return _google_error(503, "livegate is shutting down.")
+        assert self.accounts is not None
+        try:
+            grant = await self.accounts.authorize(self._google_key(request), None, time.time())
+            if not web.WebSocketResponse().can_prepare(request).ok:
+                return _google_error(400, "Expected a WebSocket upgrade.")
+            lease = await self.accounts.claim(grant, time.time())
+        except HandshakeError as exc:
+            self.metrics.refusals.labels(str(exc.status), exc.code).inc()
+            return _google_error(exc.status, exc.message)
+        limits = self.config.limits
+        session = NativeSession(
+            resolve=self._native_deployment,
+            ids=session_ids(),
+            now=time.time(),
+            allowed_models=frozenset(grant.key.models) if grant.key is not None and grant.key.models else None,
+            max_frame_bytes=limits.max_frame_bytes,
+            idle_timeout_s=limits.idle_timeout_s,
+            max_session_s=limits.max_session_s,
+        )
+        SESSION_ID.set(session.session_id)
+        log.info("native session started, key %s", grant.key.prefix if grant.key else "master")
+        account = self._accountant(grant, session.session_id, lambda: session.model, lambda: session.upstream_model, lambda *end: pump.end(*end))
+
+        def connector(start: StartUpstream) -> UpstreamConnector:
+            assert isinstance(start, NativeStart) and start.deployment is not None
+            return self._connector(start.deployment)
+
+        pump = Pump(
+            session, connector, write_timeout_s=limits.client_write_timeout_s, on_response=account,
+            observe_latency=self.metrics.latency.observe, max_message_bytes=4 * limits.max_frame_bytes,
+        )  # fmt: skip
+        if not hand_over(request, ClientListener(pump), protocol=None, max_frame_bytes=4 * limits.max_frame_bytes, ping_s=CLIENT_PING_S):
+            await self.accounts.release(grant, lease)
+            return web.Response(status=400)
+        self.metrics.sessions.inc()
+        self._pumps[pump] = (grant, lease)
+        self._drained.clear()
+        task = asyncio.create_task(self._session(pump, grant, lease, "gemini-live"))
+        self._sessions.add(task)
+        task.add_done_callback(self._sessions.discard)
+        return web.Response()
+
+    def _accountant(
+        self, grant: Grant, session_id: str, model: Callable[[], str], upstream_model: Callable[[], str], end: Callable[[str, str, int], None]
+    ) -> Callable[[Settled], None]:
+        """What records a session's settled responses: priced in the ledger's next batch, counted in
+        the metrics, and the session ended once it has cost more than ``max_session_cost_usd``."""
+        ledger, metrics = self.ledger, self.metrics
+        assert ledger is not None
+        cap = self.config.max_session_cost_usd
+        session_cost = 0.0
+
+        def stored(record: UsageRecord) -> None:
+            nonlocal session_cost
+            upstream = record.upstream_model
+            metrics.tokens.labels(upstream, "input").inc(record.usage.get("input_tokens", 0))
+            metrics.tokens.labels(upstream, "output").inc(record.usage.get("output_tokens", 0))
+            if record.cost_usd is None:
+                metrics.unpriced.labels(upstream).inc()
+                return
+            metrics.cost.labels(upstream).inc(record.cost_usd)
+            session_cost += record.cost_usd
+            if cap is not None and session_cost > cap:
+                end("session_cost_limit", f"This session has cost more than its limit of ${cap:g}.", 1008)
+
+        def account(response: Settled) -> None:
+            if response.usage is not None:
+                record = UsageRecord(
+                    response.id, grant.key.id if grant.key else None, model(), upstream_model(), session_id,
+                    time.time(), response.status, response.usage,
+                )  # fmt: skip
+                ledger.add(record, stored)
+
+        return account
+
     async def _session(self, pump: Pump, grant: Grant, lease: str, model: str) -> None:
         assert self.accounts is not None and self.ledger is not None
         translator = pump.translator
-        session_id = translator.session.ga["id"]
+        session_id = translator.session_id
         started = time.time()
         try:
             await self.accounts.begin(grant, session_id, model, time.time())

@@ -16,18 +16,18 @@ import asyncio
 import logging
 import time
 import traceback
-from collections.abc import Callable
-from typing import cast
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, cast
 
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
 
 from livegate.errors import UpstreamError
 from livegate.gateway.metrics import Traffic
 from livegate.gateway.upstream import HANDSHAKE_TIMEOUT_S, UpstreamConnector
-from livegate.realtime.responses import Response
-from livegate.realtime.translator import CloseClient, CloseUpstream, SendUpstream, StartUpstream, Translator
+from livegate.realtime.translator import CloseClient, CloseUpstream, SendUpstream, StartUpstream
 
-__all__ = ["Pump"]
+__all__ = ["Core", "Pump", "Settled"]
 
 log = logging.getLogger("livegate.session")
 
@@ -35,14 +35,54 @@ CLOSE_WAIT_S = 5.0  # after livegate's close frame, how long the peer has to ans
 TEXT = WSMsgType.TEXT
 
 
+class Settled(Protocol):
+    """A response as accounting reads it."""
+
+    id: str
+    status: str
+    usage: dict[str, Any] | None
+
+
+class Core(Protocol):
+    """What the pump drives: the OpenAI translator (realtime.translator) or the native Gemini Live
+    front (gemini.front). Sans-I/O both; the pump moves their frames and keeps their clock."""
+
+    notices: list[str]
+    faults: list[tuple[str, Exception]]
+    errors: Counter[str]
+
+    @property
+    def reconnects(self) -> Counter[str]: ...
+    @property
+    def generation(self) -> int: ...
+    @property
+    def reconnect_reason(self) -> str: ...
+    @property
+    def upstream_connections(self) -> int: ...
+    @property
+    def settled(self) -> bool: ...
+    @property
+    def session_id(self) -> str: ...
+    def receive_client_frame(self, data: str | bytes, now: float) -> bytes | None: ...
+    def receive_upstream_message(self, data: bytes | str, now: float, generation: int | None = None) -> None: ...
+    def receive_upstream_closed(self, code: int, reason: str, now: float, generation: int | None = None) -> None: ...
+    def actions_to_upstream(self) -> Sequence[StartUpstream | SendUpstream | CloseUpstream]: ...
+    def events_to_client(self) -> Sequence[bytes | CloseClient]: ...
+    def finished_responses(self, *, final: bool = False) -> Sequence[Settled]: ...
+    def drain_faults(self) -> list[tuple[str, Exception]]: ...
+    def next_deadline(self) -> float | None: ...
+    def tick(self, now: float) -> None: ...
+    def end(self, code: str, message: str, close: int) -> None: ...
+
+
 class Pump:
     def __init__(
         self,
-        translator: Translator,
-        connector: UpstreamConnector,
+        translator: Core,
+        connector: UpstreamConnector | Callable[[StartUpstream], UpstreamConnector],
         *,
         write_timeout_s: float = 30.0,
-        on_response: Callable[[Response], None] | None = None,
+        on_response: Callable[[Any], None] | None = None,
         observe_latency: Callable[[float], None] | None = None,
         max_message_bytes: int = 64 * 1024 * 1024,
     ) -> None:
@@ -158,7 +198,7 @@ class Pump:
         events = translator.events_to_client()
         if events:
             self._to_client(events)
-        if translator.responses.finished:
+        if translator.settled:
             self._account()
         if translator.notices or translator.faults:
             self._report()
@@ -177,7 +217,7 @@ class Pump:
             self.translator.tick(time.time())
             self.drain()
 
-    def _to_upstream(self, actions: list[StartUpstream | SendUpstream | CloseUpstream]) -> None:
+    def _to_upstream(self, actions: Sequence[StartUpstream | SendUpstream | CloseUpstream]) -> None:
         traffic = self.traffic
         for action in actions:
             if type(action) is SendUpstream:
@@ -186,14 +226,14 @@ class Pump:
                     traffic.upstream_out_frames += 1
                     traffic.upstream_out_bytes += len(action.frame)
                     upstream.send(TEXT, action.frame)
-            elif type(action) is StartUpstream:
+            elif isinstance(action, StartUpstream):
                 task = self._loop.create_task(self._connect(action))
                 self._connecting.add(task)
                 task.add_done_callback(self._connecting.discard)
             else:
                 self._drop_upstream()  # a new setup follows: Gemini refuses to resume while the old socket is open
 
-    def _to_client(self, events: list[bytes | CloseClient]) -> None:
+    def _to_client(self, events: Sequence[bytes | CloseClient]) -> None:
         client = self.client
         if client is None:
             return
@@ -237,7 +277,8 @@ class Pump:
     async def _connect(self, start: StartUpstream) -> None:
         generation = start.generation
         try:
-            upstream = await self.connector.connect(start.location, lambda: UpstreamListener(self, generation))
+            connector = self.connector if isinstance(self.connector, UpstreamConnector) else self.connector(start)
+            upstream = await connector.connect(start.location, lambda: UpstreamListener(self, generation))
         except UpstreamError as exc:
             if not self._closing:
                 self.translator.receive_upstream_closed(exc.code, exc.reason, time.time(), generation)

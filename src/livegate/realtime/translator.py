@@ -142,6 +142,15 @@ class Translator:
         return out
 
     @property
+    def session_id(self) -> str:
+        return str(self.session.ga["id"])
+
+    @property
+    def settled(self) -> bool:
+        """Responses are settled that accounting has not taken yet (finished_responses)."""
+        return bool(self.responses.finished)
+
+    @property
     def route(self) -> UpstreamRoute:
         return self.link.route  # a failover moves it to the next Vertex location
 
