@@ -20,6 +20,7 @@ from google.oauth2.credentials import Credentials
 
 from livegate.config import load_config
 from livegate.emulator import voice
+from livegate.emulator.script import Fault
 from livegate.emulator.server import EmulatorServer
 from livegate.emulator.state import EmulatorConfig
 from livegate.gateway import app as gateway_app
@@ -209,3 +210,56 @@ async def test_the_master_key_and_the_http_endpoints_are_unchanged(stack: Stack,
         messages = await one_turn(session)
     # The Gemini model id names the one deployment that serves it (studio-live).
     assert voice.hear(reply_audio(messages), 24000) == "you said: by model id"
+
+
+@pytest.mark.parametrize("backend", ["vertex", "studio"])
+async def test_a_genai_session_streams_through_go_aways_and_drops_without_seeing_them(
+    stack: Stack, test_ca: CertificateAuthority, backend: str
+) -> None:
+    turns, drops = 7, {3, 6}  # a fault after each answer but the last: four goAways, two drops
+    key = await make_key(stack, f"survivor-{backend}")
+    client = studio(stack, test_ca, key) if backend == "studio" else vertex(stack, test_ca, key)
+    model = "studio-live" if backend == "studio" else "vertex-live"
+    config = types.LiveConnectConfig(
+        response_modalities=[types.Modality.AUDIO],
+        output_audio_transcription=types.AudioTranscriptionConfig(),
+        realtime_input_config=types.RealtimeInputConfig(automatic_activity_detection=types.AutomaticActivityDetection(silence_duration_ms=200)),
+    )
+    frames = voice.speak("hi", 16000) + bytes(16000)  # a word and half a second of silence, 16 kHz PCM16
+    sent = bytearray()
+    stop = asyncio.Event()
+    seen: list[str] = []
+    async with client.aio.live.connect(model=model, config=config) as session:
+
+        async def stream() -> None:
+            loop = asyncio.get_running_loop()
+            start, index = loop.time(), 0
+            while not stop.is_set():
+                offset = index * 640 % len(frames)
+                frame = frames[offset : offset + 640]
+                sent.extend(frame)
+                await session.send_realtime_input(audio=types.Blob(data=frame, mime_type="audio/pcm;rate=16000"))
+                index += 1
+                await asyncio.sleep(max(0.0, start + index * 0.02 - loop.time()))
+
+        streamer = asyncio.create_task(stream())
+        answers: list[str] = []
+        async with asyncio.timeout(60):
+            while len(answers) < turns:
+                messages = await one_turn(session)
+                seen += [kind for m in messages for kind in ("go_away", "session_resumption_update") if getattr(m, kind)]
+                answers.append(spoken(messages))
+                if len(answers) == turns:
+                    break
+                fault = Fault(when="seconds", action="drop") if len(answers) in drops else Fault(when="seconds", action="go_away", time_left_s=5)
+                while stack.emulator.session().counters.connections < len(answers) or not stack.emulator.inject(fault):  # noqa: ASYNC110 - polls the emulator, which has no event for it
+                    await asyncio.sleep(0.01)
+        stop.set()
+        await streamer
+        await asyncio.sleep(0.5)  # the last frames reach the emulator
+    upstream = stack.emulator.session()
+    assert answers == ["You said: hi"] * turns
+    assert seen == []  # livegate answered every goAway and drop itself
+    assert upstream.counters.go_aways == turns - 1 - len(drops)
+    assert upstream.counters.resumptions == turns - 1
+    assert bytes(upstream.audio[16000]) == bytes(sent)  # no byte lost, none twice

@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from livegate.config import Deployment
-from livegate.gemini.front import CLIENT_FIELDS, NativeSession, NativeStart, Turn
+from livegate.gemini.front import CLIENT_FIELDS, NativeSession, Turn
 from livegate.gemini.models import Flavour
 from livegate.gemini.route import UpstreamRoute
-from livegate.realtime.translator import CloseClient, SendUpstream
+from livegate.realtime.translator import CloseClient, CloseUpstream, SendUpstream, StartUpstream
 
 STUDIO = Deployment("studio-live", UpstreamRoute(Flavour.AI_STUDIO, "gemini-3.8-live"), api_key="k")
 VERTEX = Deployment("vertex-live", UpstreamRoute(Flavour.VERTEX, "gemini-live-2.5-flash", project="p", location="us-central1"))
@@ -66,12 +66,12 @@ def test_no_frame_from_either_side_raises_and_only_what_gemini_takes_goes_up(ste
                 assert direct == frame and s.ready
                 sent.append(direct)
         else:
-            s.receive_upstream_message(frame, T0, s.generation or None)
+            s.receive_upstream_message(frame, T0, s.generation)
         for action in s.actions_to_upstream():
-            if isinstance(action, NativeStart):
+            if isinstance(action, StartUpstream):
                 message = orjson.loads(action.setup)
                 assert list(message) == ["setup"] and message["setup"]["model"] in ("models/gemini-3.8-live", VERTEX.route.model_name)
-            else:
+            elif not isinstance(action, CloseUpstream):
                 assert isinstance(action, SendUpstream)
                 sent.append(action.frame)
         for event in s.events_to_client():
@@ -90,14 +90,17 @@ def test_messages_wait_for_setup_complete_in_order_then_go_straight_up() -> None
     s = session()
     s.receive_client_frame(setup(generationConfig={"responseModalities": ["AUDIO"]}), T0)
     (start,) = s.actions_to_upstream()
-    assert isinstance(start, NativeStart) and start.deployment is STUDIO
+    assert isinstance(start, StartUpstream) and s.deployment is STUDIO
     assert orjson.loads(start.setup) == {
-        "setup": {"model": "models/gemini-3.8-live", "generationConfig": {"responseModalities": ["AUDIO"]}, "contextWindowCompression": {"slidingWindow": {}}}
-    }
+        "setup": {
+            "model": "models/gemini-3.8-live", "generationConfig": {"responseModalities": ["AUDIO"]},
+            "contextWindowCompression": {"slidingWindow": {}}, "sessionResumption": {},
+        }
+    }  # fmt: skip
     early = [orjson.dumps({"realtimeInput": {"audio": {"data": str(i)}}}) for i in range(3)]
     assert [s.receive_client_frame(frame, T0) for frame in early] == [None] * 3
     assert s.actions_to_upstream() == []
-    s.receive_upstream_message(b'{"setupComplete": {}}', T0, 1)
+    s.receive_upstream_message(b'{"setupComplete": {}}', T0, 0)
     assert [a.frame for a in s.actions_to_upstream() if isinstance(a, SendUpstream)] == early
     assert s.events_to_client() == [b'{"setupComplete": {}}']  # as Gemini wrote it
     late = orjson.dumps({"clientContent": {"turnComplete": True}})
@@ -107,10 +110,10 @@ def test_messages_wait_for_setup_complete_in_order_then_go_straight_up() -> None
 def test_usage_is_read_from_any_message_that_carries_it_and_the_client_gets_the_bytes() -> None:
     s = session()
     s.receive_client_frame(setup(), T0)
-    s.receive_upstream_message(b'{"setupComplete":{}}', T0, 1)
+    s.receive_upstream_message(b'{"setupComplete":{}}', T0, 0)
     frame = b'{"serverContent":{"turnComplete":true},"usageMetadata":{"promptTokenCount":7,"responseTokenCount":5,"thoughtsTokenCount":1}}'
     s.events_to_client()
-    s.receive_upstream_message(frame, T0, 1)
+    s.receive_upstream_message(frame, T0, 0)
     assert s.events_to_client() == [frame]
     (turn,) = s.finished_responses()
     assert (turn.usage or {})["input_tokens"] == 7 and (turn.usage or {})["output_tokens"] == 6
@@ -136,12 +139,8 @@ def test_the_client_is_told_as_gemini_tells_it() -> None:
     assert s.events_to_client() == [CloseClient(1007, "Request contains an invalid argument.")]
     s = session()
     s.receive_client_frame(setup(), T0)
-    s.receive_upstream_closed(1011, "Internal error occurred.", T0, 1)
-    assert s.events_to_client() == [CloseClient(1011, "Internal error occurred.")]
-    s = session()
-    s.receive_client_frame(setup(), T0)
-    s.receive_upstream_closed(1006, "", T0, 1)
-    assert s.events_to_client() == [CloseClient(1011, "")]
+    s.receive_upstream_closed(1008, "The operation was aborted", T0, 0)  # not retried (gemini.closes)
+    assert s.events_to_client() == [CloseClient(1008, "The operation was aborted")]
 
 
 def test_idle_and_maximum_durations_end_the_session() -> None:
@@ -152,3 +151,45 @@ def test_idle_and_maximum_durations_end_the_session() -> None:
     s.tick(T0 + 9.5)
     assert s.events_to_client() == [CloseClient(1000, "The session was idle for too long.")]
     assert s.next_deadline() is None
+
+
+def test_a_go_away_is_answered_by_resuming_between_turns_and_the_client_sees_one_setup_complete() -> None:
+    s = session()
+    s.receive_client_frame(setup(), T0)
+    s.actions_to_upstream()
+    s.receive_upstream_message(b'{"setupComplete":{}}', T0, 0)
+    update = b'{"sessionResumptionUpdate":{"newHandle":"h1","resumable":true}}'
+    s.receive_upstream_message(update, T0, 0)
+    s.receive_upstream_message(b'{"serverContent":{"modelTurn":{"parts":[{"text":"hi"}]}}}', T0, 0)
+    s.receive_upstream_message(b'{"goAway":{"timeLeft":"50s"}}', T0, 0)
+    assert s.actions_to_upstream() == []  # mid-turn: the switch waits for the turn's end
+    s.receive_upstream_message(b'{"serverContent":{"turnComplete":true}}', T0, 0)
+    close, start = s.actions_to_upstream()
+    assert isinstance(close, CloseUpstream) and isinstance(start, StartUpstream) and start.generation == 1
+    assert orjson.loads(start.setup)["setup"]["sessionResumption"] == {"handle": "h1"}
+    waiting = orjson.dumps({"realtimeInput": {"text": "while switching"}})
+    assert s.receive_client_frame(waiting, T0) is None
+    s.receive_upstream_message(b'{"setupComplete":{}}', T0, 1)
+    assert [a.frame for a in s.actions_to_upstream() if isinstance(a, SendUpstream)] == [waiting]
+    assert s.events_to_client() == [
+        b'{"setupComplete":{}}', b'{"serverContent":{"modelTurn":{"parts":[{"text":"hi"}]}}}', b'{"serverContent":{"turnComplete":true}}',
+    ]  # fmt: skip
+    assert s.reconnects == {"go_away": 1}
+
+
+def test_a_client_that_asked_for_resumption_gets_its_handles_and_a_drop_is_resumed_with_backoff() -> None:
+    s = session()
+    s.receive_client_frame(setup(sessionResumption={"handle": "from-before"}), T0)
+    (start,) = s.actions_to_upstream()
+    assert orjson.loads(start.setup)["setup"]["sessionResumption"] == {"handle": "from-before"}  # its own handle
+    s.receive_upstream_message(b'{"setupComplete":{}}', T0, 0)
+    update = b'{"sessionResumptionUpdate":{"newHandle":"h2","resumable":true}}'
+    s.receive_upstream_message(update, T0, 0)
+    assert s.events_to_client() == [b'{"setupComplete":{}}', update]
+    s.receive_upstream_closed(1011, "Internal error encountered.", T0, 0)
+    assert s.events_to_client() == [] and not s.closed
+    deadline = s.next_deadline()
+    assert deadline is not None
+    s.tick(deadline)
+    (start,) = s.actions_to_upstream()
+    assert orjson.loads(start.setup)["setup"]["sessionResumption"] == {"handle": "h2"}

@@ -30,7 +30,7 @@ from livegate.gateway.metrics import Metrics
 from livegate.gateway.pump import CLOSE_WAIT_S, ClientListener, Pump, Settled
 from livegate.gateway.sockets import hand_over
 from livegate.gateway.upstream import UpstreamConnector
-from livegate.gemini.front import NativeSession, NativeStart
+from livegate.gemini.front import NativeSession
 from livegate.gemini.models import CATALOGUE
 from livegate.keys import Accounts, Grant
 from livegate.leases import Leases, LeaseStoreError
@@ -344,8 +344,8 @@ class Gateway:
         account = self._accountant(grant, session.session_id, lambda: session.model, lambda: session.upstream_model, lambda *end: pump.end(*end))
 
         def connector(start: StartUpstream) -> UpstreamConnector:
-            assert isinstance(start, NativeStart) and start.deployment is not None
-            return self._connector(start.deployment)
+            assert session.deployment is not None  # a connection starts with the setup that named it
+            return self._connector(session.deployment)
 
         pump = Pump(
             session, connector, write_timeout_s=limits.client_write_timeout_s, on_response=account,

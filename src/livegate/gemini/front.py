@@ -9,7 +9,12 @@ through untouched both ways, apart from what livegate must own:
 - what Gemini would refuse is refused here the way Gemini refuses it, with a close and a Google-like
   reason (§7, §14: a message that is not one JSON object with one known field, a second ``setup``),
   so it never reaches Gemini;
-- ``usageMetadata`` (§5.3) is read, priced and recorded per key, one record per message carrying it.
+- ``usageMetadata`` (§5.3) is read, priced and recorded per key, one record per message carrying it;
+- the connection (realtime.link, as under ``/v1/realtime``): session resumption is always on upstream,
+  a goAway is not passed on but answered by resuming on a new connection between turns (§6.5), and a
+  dropped connection is resumed with backoff; what Gemini had not consumed is sent again. The client
+  sees one ``setupComplete``, and resumption updates only when its own setup asked for them: its
+  handles keep working.
 Client messages wait for ``setupComplete`` (§4.1), in order.
 """
 
@@ -23,24 +28,22 @@ from typing import Any
 import orjson
 
 from livegate.config import Deployment
+from livegate.gemini.closes import parse_duration
+from livegate.gemini.models import Flavour
 from livegate.gemini.usage import openai_usage
-from livegate.realtime.link import SendUpstream, StartUpstream
+from livegate.realtime.link import Link, SendUpstream, UpstreamAction
 from livegate.realtime.translator import CloseClient
 
-__all__ = ["NativeSession", "NativeStart", "Turn"]
+__all__ = ["NativeSession", "Turn"]
 
 # BidiGenerateContentClientMessage's union (gemini-live.md §4), in the JSON names the SDKs send.
 CLIENT_FIELDS = frozenset({"clientContent", "client_content", "realtimeInput", "realtime_input", "toolResponse", "tool_response"})
 SETUP_FIELDS = ("setup",)
 INVALID = "Request contains an invalid argument."
 CLOSE_CODES = range(1000, 5000)  # what a close frame may carry on (RFC 6455 §7.4); else 1011
-
-
-@dataclass(frozen=True, slots=True)
-class NativeStart(StartUpstream):
-    """The first connection: to the deployment the setup named."""
-
-    deployment: Deployment | None = None
+# What livegate reads of a Gemini message before passing it on; a message with none of these keys (an
+# audio chunk, a transcript) goes through unparsed. Gemini writes camelCase (§5).
+WATCHED = (b'"setupComplete"', b'"usageMetadata"', b'"turnComplete"', b'"goAway"', b'"sessionResumptionUpdate"')
 
 
 @dataclass(slots=True)
@@ -80,18 +83,18 @@ class NativeSession:
         self._expires = now + max_session_s if max_session_s else None
         self.id = ids("sess")
         self.deployment: Deployment | None = None
-        self.generation = 0
-        self.ready = False
+        self.link: Link | None = None  # from the setup on
         self.closed = False
-        self._queued: list[bytes] = []
-        self._actions: list[StartUpstream | SendUpstream] = []
+        self._fields: dict[str, Any] = {}  # the client's setup, rewritten; the handle is the link's
+        self._client_resumes = False  # the client's setup asked for session resumption: it gets the updates
+        self._greeted = False  # the client has had its setupComplete
+        self._in_turn = False  # Gemini is sending a turn: a planned switch waits for its end
         self._client: list[bytes | CloseClient] = []
         self.finished: list[Turn] = []
         self.notices: list[str] = []
         self.faults: list[tuple[str, Exception]] = []
         self.errors: Counter[str] = Counter()  # refusals, by reason (metrics)
-        self.reconnects: Counter[str] = Counter()
-        self.reconnect_reason = ""
+        self._no_reconnects: Counter[str] = Counter()
 
     # ---- the pump's surface ------------------------------------------------------------------
 
@@ -104,8 +107,24 @@ class NativeSession:
         return bool(self.finished)
 
     @property
+    def generation(self) -> int:
+        return self.link.generation if self.link is not None else 0
+
+    @property
+    def ready(self) -> bool:
+        return self.link is not None and self.link.ready
+
+    @property
     def upstream_connections(self) -> int:
-        return self.generation
+        return self.link.connections if self.link is not None else 0
+
+    @property
+    def reconnects(self) -> Counter[str]:
+        return self.link.reconnects if self.link is not None else self._no_reconnects
+
+    @property
+    def reconnect_reason(self) -> str:
+        return self.link.reconnect_reason if self.link is not None else ""
 
     @property
     def model(self) -> str:
@@ -115,8 +134,10 @@ class NativeSession:
     def upstream_model(self) -> str:
         return self.deployment.route.model_id if self.deployment is not None else ""
 
-    def actions_to_upstream(self) -> list[StartUpstream | SendUpstream]:
-        out, self._actions = self._actions, []
+    def actions_to_upstream(self) -> list[UpstreamAction]:
+        if self.link is None:
+            return []
+        out, self.link.actions = self.link.actions, []
         return out
 
     def events_to_client(self) -> list[bytes | CloseClient]:
@@ -132,22 +153,38 @@ class NativeSession:
         return out
 
     def next_deadline(self) -> float | None:
-        idle = self._last_client + self.idle_timeout_s if self.idle_timeout_s and not self.closed else None
-        expires = self._expires if not self.closed else None
-        return min((at for at in (idle, expires) if at is not None), default=None)
+        if self.closed:
+            return None
+        idle = self._last_client + self.idle_timeout_s if self.idle_timeout_s else None
+        link = self.link.deadlines() if self.link is not None else ()
+        return min((at for at in (idle, self._expires, *link) if at is not None), default=None)
 
     def tick(self, now: float) -> None:
         if self.closed:
             return
         if self._expires is not None and now >= self._expires:
             self.end("session_expired", "The session reached its maximum duration.", 1000)
-        elif self.idle_timeout_s and now >= self._last_client + self.idle_timeout_s:
+            return
+        if self.idle_timeout_s and now >= self._last_client + self.idle_timeout_s:
             self.end("idle_timeout", "The session was idle for too long.", 1000)
+            return
+        link = self.link
+        if link is None:
+            return
+        if link.retry_at is not None and now >= link.retry_at:
+            link.attempt(self._setup_for, list)
+        if link.switch_by is not None and now >= link.switch_by:
+            link.switch_by = None
+            if link.switch_pending and link.ready:
+                link.reconnect(self._setup_for, list)  # goAway's deadline is near: switch even mid-turn
+        link.tick(now)
 
     def end(self, code: str, message: str, close: int) -> None:
         if not self.closed:
             self.closed = True
             self.errors[code] += 1
+            if self.link is not None:
+                self.link.close()
             self._client.append(CloseClient(close, message[:120]))
 
     # ---- the client ----------------------------------------------------------------------------
@@ -171,15 +208,18 @@ class NativeSession:
             self._refuse(1007, INVALID)  # a second setup, or a field Gemini does not know (§14)
             return None
         frame = data if isinstance(data, bytes) else data.encode()
-        if self.ready:
+        link = self.link
+        assert link is not None
+        if link.ready and not link.actions:
+            link.sent_directly(frame)
             return frame
-        self._queued.append(frame)
+        link.send(frame)
         return None
 
     def receive_client_event(self, data: str | bytes, now: float) -> None:
         frame = self.receive_client_frame(data, now)
-        if frame is not None:
-            self._actions.append(SendUpstream(frame))
+        if frame is not None and self.link is not None:
+            self.link.actions.append(SendUpstream(frame))
 
     def _setup(self, message: dict[str, Any]) -> None:
         setup = message.get("setup")
@@ -196,11 +236,25 @@ class NativeSession:
             return
         self.deployment = deployment
         route = deployment.route
-        rewritten = {**setup, "model": route.model_name}
+        resumption = setup.get("sessionResumption", setup.get("session_resumption"))
+        self._client_resumes = resumption is not None
+        handle = resumption.get("handle") if isinstance(resumption, dict) else None
+        rewritten = {key: value for key, value in setup.items() if key not in ("sessionResumption", "session_resumption")}
+        rewritten["model"] = route.model_name
         if route.compression and "contextWindowCompression" not in setup and "context_window_compression" not in setup:
             rewritten["contextWindowCompression"] = {"slidingWindow": {}}  # sessions outlive 15 minutes (§11)
-        self.generation = 1
-        self._actions.append(NativeStart(orjson.dumps({"setup": rewritten}), self.generation, route.location, deployment))
+        self._fields = rewritten
+        self.link = Link(route, self._last_client, lambda replayed: None)
+        self.link.resumption_handle = handle if isinstance(handle, str) and handle else None
+        self.link.start(self._setup_for(self.link.resumption_handle))
+
+    def _setup_for(self, handle: str | None) -> bytes:
+        """The setup of a connection: the client's, rewritten, resuming ``handle``. Resumption is always
+        on (§6.5), transparent on Vertex so Gemini says what it consumed (§5.2)."""
+        resumption: dict[str, Any] = {"handle": handle} if handle else {}
+        if self.deployment is not None and self.deployment.route.flavour is Flavour.VERTEX:
+            resumption["transparent"] = True
+        return orjson.dumps({"setup": {**self._fields, "sessionResumption": resumption}})
 
     def _refuse(self, code: int, reason: str) -> None:
         self.closed = True
@@ -210,31 +264,56 @@ class NativeSession:
     # ---- Gemini --------------------------------------------------------------------------------
 
     def receive_upstream_message(self, data: bytes | str, now: float, generation: int | None = None) -> None:
-        if self.closed or (generation is not None and generation != self.generation):
+        link = self.link
+        if self.closed or link is None or (generation is not None and generation != link.generation):
             return
         frame = data if isinstance(data, bytes) else data.encode()
-        if not self.ready or b"usageMetadata" in frame:
-            self._read(frame)
+        if b'"modelTurn"' in frame:
+            self._in_turn = True
+        if any(key in frame for key in WATCHED) and not self._read(frame, now):
+            return  # livegate's own: the client never asked for it
         self._client.append(frame)
-        if self.ready and self._queued:
-            self._actions.extend(SendUpstream(queued) for queued in self._queued)
-            self._queued.clear()
 
-    def _read(self, frame: bytes) -> None:
+    def _read(self, frame: bytes, now: float) -> bool:
+        """What livegate owns of a Gemini message; False when the message is not the client's."""
         try:
             message = orjson.loads(frame)
         except orjson.JSONDecodeError:
-            return
+            return True
         if not isinstance(message, dict):
-            return
-        if "setupComplete" in message or "setup_complete" in message:
-            self.ready = True
+            return True
+        link = self.link
+        assert link is not None
         usage = message.get("usageMetadata")
         if isinstance(usage, dict):
             self.finished.append(Turn(self.ids("resp"), "completed", openai_usage(usage)))
+        if "setupComplete" in message:
+            link.setup_complete(now)
+            greeted, self._greeted = self._greeted, True
+            return not greeted  # a resumed connection's is livegate's
+        content = message.get("serverContent")
+        if isinstance(content, dict) and content.get("turnComplete") is True:
+            self._in_turn = False
+            link.turn_complete()
+            if link.switch_pending:
+                link.reconnect(self._setup_for, list)
+        update = message.get("sessionResumptionUpdate")
+        if isinstance(update, dict):
+            link.resumption_update(update)
+            return self._client_resumes
+        go_away = message.get("goAway")
+        if isinstance(go_away, dict):
+            link.go_away(parse_duration(go_away.get("timeLeft", "")), now)
+            if not self._in_turn:
+                link.reconnect(self._setup_for, list)
+            return False  # answered here: the session goes on
+        return True
 
     def receive_upstream_closed(self, code: int, reason: str, now: float, generation: int | None = None) -> None:
-        if self.closed or (generation is not None and generation != self.generation):
+        link = self.link
+        if self.closed or link is None or (generation is not None and generation != link.generation):
             return
+        if link.upstream_closed(code, reason, now) is None:
+            return  # resumed on another connection (retry_at)
         self.closed = True
         self._client.append(CloseClient(code if code in CLOSE_CODES and code not in (1005, 1006, 1015) else 1011, reason[:120]))
