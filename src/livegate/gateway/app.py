@@ -1,4 +1,5 @@
-"""The gateway on real sockets: ``/v1/realtime`` and ``/realtime`` for OpenAI Realtime clients.
+"""The gateway on real sockets: ``/v1/realtime`` and ``/realtime`` for OpenAI Realtime clients, and
+Google's own Gemini Live paths for Gemini Live clients (gemini.front).
 
 Everything that can refuse a connection is decided before the upgrade, with an HTTP status and an
 OpenAI-style JSON error body: the key, the model (lessons-from-peers.md (d) 11). The upstream is
