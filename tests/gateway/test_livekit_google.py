@@ -11,20 +11,19 @@ import logging
 
 import pytest
 from google.genai import types
-from livekit.agents import llm
 from livekit.plugins.google.realtime import RealtimeModel
 
 from tests.conftest import CertificateAuthority
 from tests.gateway.test_keys import Stack, make_key
-from tests.gateway.test_native import stack  # noqa: F401 - the same gateway, over TLS
+from tests.gateway.test_native import stack
 
-__all__ = ["stack"]
+__all__ = ["stack"]  # the same gateway as the native front's tests, over TLS
 
 
 # The plugin (1.8.9) still sets LiveConnectConfig.generation_config, which google-genai 3 deprecates.
 @pytest.mark.filterwarnings("ignore:Setting `LiveConnectConfig.generation_config` is deprecated:DeprecationWarning")
 async def test_livekits_google_plugin_answers_a_text_turn_through_livegate(
-    stack: Stack,  # noqa: F811
+    stack: Stack,
     test_ca: CertificateAuthority,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
