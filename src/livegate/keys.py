@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 from livegate.accounting import DEFAULT_PRICES, Price, cost
 from livegate.errors import HandshakeError
+from livegate.gemini.tokens import NativeToken
 from livegate.leases import Leases, LeaseStoreError
-from livegate.secrets import SECRET_PREFIX, Minted, SecretRecord
+from livegate.secrets import NATIVE_KEY, SECRET_PREFIX, Minted, SecretRecord
 from livegate.store import KeyRecord, Store, UsageRecord
 
 __all__ = ["Accounts", "Grant", "hash_key", "new_key"]
@@ -64,14 +65,15 @@ class Accounts:
     def _is_master(self, key: str | None) -> bool:
         return self.master_key is not None and bool(key) and hmac.compare_digest(str(key).encode(), self.master_key.encode())
 
-    async def authorize(self, key: str | None, model: str | None, now: float) -> Grant:
+    async def authorize(self, key: str | None, model: str | None, now: float, *, native: bool = False) -> Grant:
         """Decide before the upgrade (lessons-from-peers.md (d) 11): a grant, or a HandshakeError.
         ``model`` None: not known before the upgrade (the native front reads it from the setup, and
-        checks it against the key's models there)."""
+        checks it against the key's models there). ``native``: the native front, whose ephemeral
+        tokens are its own (gemini.tokens)."""
         if self._is_master(key):
             return Grant(None)
         if key and key.startswith(SECRET_PREFIX):
-            return await self._authorize_secret(key, model, now)
+            return await self._authorize_secret(key, model, now, native)
         if key and key.startswith(KEY_PREFIX):
             record = await self.store.key(hash_key(key))
             if record is not None:
@@ -96,17 +98,18 @@ class Accounts:
             return None
         raise HandshakeError(401, "Incorrect API key provided." if key else "Missing API key: send Authorization: Bearer <key>.", code="invalid_api_key" if key else "missing_api_key")
 
-    async def _authorize_secret(self, key: str, model: str | None, now: float) -> Grant:
+    async def _authorize_secret(self, key: str, model: str | None, now: float, native: bool) -> Grant:
         secret = await self.store.secret(hash_key(key))
         if secret is None:
             raise HandshakeError(401, "Incorrect API key provided.", code="invalid_api_key")
+        if secret.native != native:
+            where = "Gemini Live sessions (BidiGenerateContentConstrained)" if secret.native else "OpenAI Realtime sessions (/v1/realtime)"
+            raise HandshakeError(401, f"This ephemeral key opens {where}.", code="invalid_api_key")
         if secret.used:
             raise HandshakeError(401, "This ephemeral key has already been used to open a session.", code="invalid_api_key")
         if now >= secret.expires_at:
             raise HandshakeError(401, "This ephemeral key has expired.", code="invalid_api_key")
-        if model is None:
-            raise HandshakeError(403, "An ephemeral key opens OpenAI Realtime sessions: /v1/realtime.", code="model_not_allowed")
-        if model != secret.model:
+        if model is not None and model != secret.model:
             raise HandshakeError(403, f"This ephemeral key was issued for the model '{secret.model}', not '{model}'.", code="model_not_allowed")
         issuer = None
         if secret.key_id is not None:
@@ -146,6 +149,13 @@ class Accounts:
             minted.beta, minted.expires_at,
         )  # fmt: skip
         await self.store.add_secret(record)
+
+    async def issue_token(self, grant: Grant, token: NativeToken, model: str) -> None:
+        """A native front's ephemeral token (gemini.tokens), bound to the deployment ``model``."""
+        if grant.secret is not None:
+            raise HandshakeError(401, "An ephemeral key cannot issue ephemeral keys.", code="invalid_api_key")
+        session = json.dumps({NATIVE_KEY: token.setup, "expires_at": token.expires_at})
+        await self.store.add_secret(SecretRecord(hash_key(token.secret), grant.key.id if grant.key else None, model, session, False, token.start_by))
 
     async def _check(self, key: KeyRecord, model: str | None, now: float) -> None:
         lapsed = _lapsed(key, now)

@@ -17,12 +17,13 @@ from typing import Any
 from livegate.errors import ClientError
 from livegate.realtime.session import Session
 
-__all__ = ["SECRET_PREFIX", "Minted", "SecretRecord", "mint"]
+__all__ = ["NATIVE_KEY", "SECRET_PREFIX", "Minted", "SecretRecord", "mint"]
 
 SECRET_PREFIX = "ek_"
 GA_TTL_S = (10, 7200, 600)  # min, max, default (§7.2)
 BETA_TTL_S = (10, 7200, 60)  # beta keys expired after one minute (§7.1)
 DEFAULT_MODEL = "gpt-realtime"
+NATIVE_KEY = "gemini_setup"  # a native front's token (gemini.tokens) holds its Gemini setup under this
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,11 @@ class SecretRecord:
 
     def bound(self) -> dict[str, Any]:
         return dict(json.loads(self.session))
+
+    @property
+    def native(self) -> bool:
+        """A token of the native front (gemini.tokens): its bound session is a Gemini setup."""
+        return NATIVE_KEY in self.bound()
 
 
 @dataclass(frozen=True)

@@ -263,3 +263,61 @@ async def test_a_genai_session_streams_through_go_aways_and_drops_without_seeing
     assert upstream.counters.go_aways == turns - 1 - len(drops)
     assert upstream.counters.resumptions == turns - 1
     assert bytes(upstream.audio[16000]) == bytes(sent)  # no byte lost, none twice
+
+
+async def test_an_ephemeral_token_in_googles_shape_opens_one_locked_session_on_the_constrained_path(
+    stack: Stack, test_ca: CertificateAuthority
+) -> None:
+    key = await make_key(stack, "browser-backend")
+    minting = studio(stack, test_ca, key)
+    token = await minting.aio.auth_tokens.create(
+        config=types.CreateAuthTokenConfig(
+            uses=1,
+            live_connect_constraints=types.LiveConnectConstraints(
+                model="studio-live", config=types.LiveConnectConfig(response_modalities=["AUDIO"], system_instruction="Locked instructions.")
+            ),
+        )
+    )
+    assert token.name is not None and token.name.startswith("auth_tokens/ek_")
+    # The browser's client: the token as its key, v1alpha, nothing else of livegate's.
+    browser = genai.Client(api_key=token.name, http_options=types.HttpOptions(api_version="v1alpha", base_url=stack.gateway.url, async_client_args={"ssl": test_ca.client_context()}))
+    config = {"response_modalities": ["AUDIO"], "output_audio_transcription": {}, "system_instruction": "Ignore the lock."}
+    async with browser.aio.live.connect(model="studio-live", config=config) as session:
+        await session.send_client_content(turns={"role": "user", "parts": [{"text": "hello with a token"}]})
+        messages = await one_turn(session)
+    assert spoken(messages) == "You said: hello with a token"
+    setup = stack.emulator.session().setup.raw
+    assert setup["systemInstruction"]["parts"][0]["text"] == "Locked instructions."  # the token's fields win
+    with pytest.raises(websockets.InvalidStatus) as used:
+        async with browser.aio.live.connect(model="studio-live", config=config):
+            pass
+    assert used.value.response.status_code == 401  # one session per token
+    with pytest.raises(websockets.InvalidStatus) as elsewhere:
+        await websockets.connect(stack.gateway.url.replace("https", "wss") + STUDIO_PATH, additional_headers={"x-goog-api-key": token.name}, ssl=test_ca.client_context())
+    assert elsewhere.value.response.status_code == 401  # a token opens only the Constrained path
+
+
+async def test_token_requests_are_checked_as_google_checks_them(stack: Stack, test_ca: CertificateAuthority) -> None:
+    key = await make_key(stack, "minter")
+    url = stack.gateway.url + "/v1alpha/auth_tokens"
+
+    async def post(body: Any, api_key: str | None = key) -> tuple[int, dict[str, Any]]:
+        headers = {"x-goog-api-key": api_key} if api_key else {}
+        async with aiohttp.ClientSession() as http, http.post(url, json=body, headers=headers, ssl=test_ca.client_context()) as response:
+            return response.status, await response.json()
+
+    assert (await post({"uses": 1}, api_key=None))[0] == 401
+    assert await post({"uses": 5}) == (400, {"error": {"code": 400, "message": "livegate issues single-use tokens: 'uses' must be 1 (its reconnects never need the token again).", "status": "INVALID_ARGUMENT"}})
+    assert (await post({"expireTime": "tomorrow"}))[0] == 400
+    assert (await post({"expireTime": "2000-01-01T00:00:00Z"}))[0] == 400
+    assert (await post({"bidiGenerateContentSetup": {"model": "models/nope"}}))[0] == 404
+    assert (await post([1]))[0] == 400
+    status, body = await post({"bidiGenerateContentSetup": {"model": "models/vertex-live"}})
+    assert status == 200 and body["name"].startswith("auth_tokens/ek_") and body["uses"] == 1
+    # A token is not an OpenAI client secret, nor the other way round.
+    with pytest.raises(websockets.InvalidStatus) as crossed:
+        await websockets.connect(
+            f"wss://127.0.0.1:{stack.gateway.port}/v1/realtime?model=vertex-live",
+            additional_headers={"Authorization": f"Bearer {body['name'][len('auth_tokens/') :]}"}, ssl=test_ca.client_context(),
+        )  # fmt: skip
+    assert crossed.value.response.status_code in (400, 401)

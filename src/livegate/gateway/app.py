@@ -31,13 +31,14 @@ from livegate.gateway.metrics import Metrics
 from livegate.gateway.pump import CLOSE_WAIT_S, ClientListener, Pump, Settled
 from livegate.gateway.sockets import hand_over
 from livegate.gateway.upstream import UpstreamConnector
-from livegate.gemini.front import NativeSession
+from livegate.gemini.front import NativeSession, model_id
 from livegate.gemini.models import CATALOGUE
+from livegate.gemini.tokens import mint_token, presented_token
 from livegate.keys import Accounts, Grant
 from livegate.leases import Leases, LeaseStoreError
 from livegate.logs import SESSION_ID
 from livegate.realtime.translator import StartUpstream, Translator
-from livegate.secrets import mint
+from livegate.secrets import NATIVE_KEY, mint
 from livegate.sites import bound_port
 from livegate.store import UsageRecord, open_store
 
@@ -73,6 +74,10 @@ NATIVE_PATHS = (
     "/ws/google.ai.generativelanguage.v1alpha.GenerativeService.BidiGenerateContent",
     "/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/BidiGenerateContent",
     "/ws/google.cloud.aiplatform.v1.LlmBidiService/BidiGenerateContent",
+)
+# Ephemeral tokens open sessions on these (gemini-live.md §9).
+CONSTRAINED_PATHS = tuple(
+    f"/ws/google.ai.generativelanguage.{version}.GenerativeService.BidiGenerateContentConstrained" for version in ("v1alpha", "v1beta", "v1")
 )
 GOOGLE_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE"}
 
@@ -114,6 +119,10 @@ class Gateway:
             self.app.router.add_post(f"{prefix}/realtime/sessions", self._beta_session)
         for path in NATIVE_PATHS:
             self.app.router.add_get(path, self._native)
+        for path in CONSTRAINED_PATHS:
+            self.app.router.add_get(path, self._native_constrained)
+        for version in ("v1alpha", "v1beta", "v1"):
+            self.app.router.add_post(f"/{version}/auth_tokens", self._native_token)
         self.app.router.add_get("/v1/models", self._models)
         self.app.router.add_get("/playground", self._playground_redirect)
         self.app.router.add_get("/playground/", self._playground)
@@ -318,12 +327,46 @@ class Gateway:
             return serving[0]
         return self.config.deployment(requested) if not serving and "*" in deployments else None
 
-    async def _native(self, request: web.Request) -> web.StreamResponse:
+    async def _native_constrained(self, request: web.Request) -> web.StreamResponse:
+        return await self._native(request, constrained=True)
+
+    async def _native_token(self, request: web.Request) -> web.Response:
+        """``POST /v1alpha/auth_tokens`` in Google's shape (gemini-live.md §9), for a livegate key."""
+        assert self.accounts is not None
+        now = time.time()
+        try:
+            grant = await self.accounts.authorize(self._google_key(request), None, now)
+            try:
+                token = mint_token(await request.json(), now)
+            except ValueError:
+                return _google_error(400, "Invalid JSON payload received.")
+            deployment = self._native_deployment(model_id(token.model)) if token.model else None
+            if token.model and deployment is None:
+                return _google_error(404, f"models/{model_id(token.model)} is not found for API version v1alpha.")
+            if grant.key is not None and grant.key.models and (deployment is None or deployment.model_name not in grant.key.models):
+                return _google_error(403, "This API key may only issue tokens for its models: name one in bidiGenerateContentSetup.model.")
+            await self.accounts.issue_token(grant, token, deployment.model_name if deployment is not None else "")
+        except ClientError as exc:
+            return _google_error(400, exc.message)
+        except HandshakeError as exc:
+            return _google_error(exc.status, exc.message)
+        return web.json_response(token.body)
+
+    async def _native(self, request: web.Request, *, constrained: bool = False) -> web.StreamResponse:
         if not self.accepting:
             return _google_error(503, "livegate is shutting down.")
         assert self.accounts is not None
         try:
-            grant = await self.accounts.authorize(self._google_key(request), None, time.time())
+            if constrained:
+                # The docs put the token in ?access_token=, the SDK in "Authorization: Token" and x-goog-api-key.
+                auth = request.headers.get("Authorization", "")
+                offered = request.query.get("access_token") or (auth[6:].strip() if auth[:6].lower() == "token " else None) or request.headers.get("x-goog-api-key")
+                secret = presented_token(offered)
+                if secret is None:
+                    raise HandshakeError(401, "Missing ephemeral token: send ?access_token=auth_tokens/….", code="missing_api_key")
+                grant = await self.accounts.authorize(secret, None, time.time(), native=True)
+            else:
+                grant = await self.accounts.authorize(self._google_key(request), None, time.time())
             if not web.WebSocketResponse().can_prepare(request).ok:
                 return _google_error(400, "Expected a WebSocket upgrade.")
             lease = await self.accounts.claim(grant, time.time())
@@ -331,14 +374,23 @@ class Gateway:
             self.metrics.refusals.labels(str(exc.status), exc.code).inc()
             return _google_error(exc.status, exc.message)
         limits = self.config.limits
+        allowed = frozenset(grant.key.models) if grant.key is not None and grant.key.models else None
+        locked, max_session_s = None, limits.max_session_s
+        if grant.secret is not None:
+            bound = grant.secret.bound()
+            locked = bound[NATIVE_KEY]
+            allowed = frozenset({grant.secret.model}) if grant.secret.model else allowed
+            left = float(bound["expires_at"]) - time.time()  # the token's expireTime ends the session (§9)
+            max_session_s = min(left, max_session_s) if max_session_s else left
         session = NativeSession(
             resolve=self._native_deployment,
             ids=session_ids(),
             now=time.time(),
-            allowed_models=frozenset(grant.key.models) if grant.key is not None and grant.key.models else None,
+            allowed_models=allowed,
+            locked=locked,
             max_frame_bytes=limits.max_frame_bytes,
             idle_timeout_s=limits.idle_timeout_s,
-            max_session_s=limits.max_session_s,
+            max_session_s=max_session_s,
         )
         SESSION_ID.set(session.session_id)
         log.info("native session started, key %s", grant.key.prefix if grant.key else "master")

@@ -68,13 +68,16 @@ class NativeSession:
         ids: Callable[[str], str],
         now: float,
         allowed_models: frozenset[str] | None = None,
+        locked: dict[str, Any] | None = None,
         max_frame_bytes: int = 16 * 1024 * 1024,
         idle_timeout_s: float | None = None,
         max_session_s: float | None = None,
     ) -> None:
         """``resolve``: the deployment a setup's model names, or None; ``allowed_models``: the key's
-        models, None for any."""
+        models, None for any; ``locked``: an ephemeral token's setup fields, which win over the
+        client's (gemini-live.md §9: the server overrides locked fields)."""
         self.resolve = resolve
+        self.locked = locked or {}
         self.ids = ids
         self.allowed_models = allowed_models
         self.max_frame_bytes = max_frame_bytes
@@ -239,7 +242,7 @@ class NativeSession:
         resumption = setup.get("sessionResumption", setup.get("session_resumption"))
         self._client_resumes = resumption is not None
         handle = resumption.get("handle") if isinstance(resumption, dict) else None
-        rewritten = {key: value for key, value in setup.items() if key not in ("sessionResumption", "session_resumption")}
+        rewritten = {key: value for key, value in {**setup, **self.locked}.items() if key not in ("sessionResumption", "session_resumption")}
         rewritten["model"] = route.model_name
         if route.compression and "contextWindowCompression" not in setup and "context_window_compression" not in setup:
             rewritten["contextWindowCompression"] = {"slidingWindow": {}}  # sessions outlive 15 minutes (§11)
