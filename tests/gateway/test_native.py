@@ -321,3 +321,21 @@ async def test_token_requests_are_checked_as_google_checks_them(stack: Stack, te
             additional_headers={"Authorization": f"Bearer {body['name'][len('auth_tokens/') :]}"}, ssl=test_ca.client_context(),
         )  # fmt: skip
     assert crossed.value.response.status_code in (400, 401)
+
+
+async def test_a_live_native_session_ends_when_its_key_is_revoked_and_the_metrics_count_it(
+    stack: Stack, test_ca: CertificateAuthority, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = await make_key(stack, "revoked-live")
+    url = stack.gateway.url.replace("https", "wss") + STUDIO_PATH
+    async with websockets.connect(url, additional_headers={"x-goog-api-key": key}, ssl=test_ca.client_context()) as ws:
+        await ws.send(json.dumps({"setup": {"model": "models/studio-live"}}))
+        assert "setupComplete" in json.loads(await asyncio.wait_for(ws.recv(), 5))
+        code, _, err = await asyncio.to_thread(run_cli, capsys, "keys", "revoke", "revoked-live", "--config", str(stack.config))
+        assert code == 0, err
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)  # the keys of live sessions are checked every KEY_CHECK_S
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    async with aiohttp.ClientSession() as http, http.get(stack.gateway.url + "/metrics", ssl=test_ca.client_context()) as response:
+        text = await response.text()
+    assert 'livegate_frames_total{direction="client_in"}' in text and "livegate_sessions_total 1.0" in text
