@@ -4,6 +4,7 @@ it came; no frame of any kind, from either side, raises."""
 
 from __future__ import annotations
 
+import base64
 import itertools
 from typing import Any
 
@@ -12,11 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from livegate.config import Deployment
-from livegate.gemini.front import CLIENT_FIELDS, NativeSession, Turn
+from livegate.emulator.messages import UNION_FIELDS
+from livegate.gemini.front import NativeSession, Turn
 from livegate.gemini.models import Flavour
 from livegate.gemini.route import UpstreamRoute
 from livegate.realtime.translator import CloseClient, CloseUpstream, SendUpstream, StartUpstream
 
+# BidiGenerateContentClientMessage's union (gemini-live.md §4) but setup, in both JSON casings.
+CLIENT_FIELDS = frozenset(UNION_FIELDS[1:]) | {"client_content", "realtime_input", "tool_response", "context_update"}
 STUDIO = Deployment("studio-live", UpstreamRoute(Flavour.AI_STUDIO, "gemini-3.8-live"), api_key="k")
 VERTEX = Deployment("vertex-live", UpstreamRoute(Flavour.VERTEX, "gemini-live-2.5-flash", project="p", location="us-central1"))
 DEPLOYMENTS = {"studio-live": STUDIO, "vertex-live": VERTEX, "gemini-3.8-live": STUDIO}
@@ -97,7 +101,7 @@ def test_messages_wait_for_setup_complete_in_order_then_go_straight_up() -> None
             "contextWindowCompression": {"slidingWindow": {}}, "sessionResumption": {},
         }
     }  # fmt: skip
-    early = [orjson.dumps({"realtimeInput": {"audio": {"data": str(i)}}}) for i in range(3)]
+    early = [orjson.dumps({"realtimeInput": {"audio": {"data": base64.b64encode(bytes(2 * i + 2)).decode(), "mimeType": "audio/pcm;rate=16000"}}}) for i in range(3)]
     assert [s.receive_client_frame(frame, T0) for frame in early] == [None] * 3
     assert s.actions_to_upstream() == []
     s.receive_upstream_message(b'{"setupComplete": {}}', T0, 0)
@@ -193,3 +197,24 @@ def test_a_client_that_asked_for_resumption_gets_its_handles_and_a_drop_is_resum
     s.tick(deadline)
     (start,) = s.actions_to_upstream()
     assert orjson.loads(start.setup)["setup"]["sessionResumption"] == {"handle": "h2"}
+
+
+def test_a_message_gemini_would_refuse_is_refused_with_its_reason_and_never_sent() -> None:
+    for message, reason in (
+        ({"realtimeInput": {"audio": {"data": "AA==", "mimeType": "audio/pcm;rate=16000"}}}, "Invalid audio data at 'realtime_input.audio.data'"),
+        ({"realtimeInput": {"audio": {"data": "AAAA", "mimeType": "video/mp4"}}}, "Unsupported mime type for realtime_input.audio"),
+        ({"clientContent": []}, "Invalid JSON payload received. Expected an object at 'client_content'."),
+    ):
+        s = session()
+        s.receive_client_frame(setup(), T0)
+        s.receive_upstream_message(b'{"setupComplete":{}}', T0, 0)
+        s.actions_to_upstream()
+        s.events_to_client()
+        assert s.receive_client_frame(orjson.dumps(message), T0) is None
+        (close,) = s.events_to_client()
+        assert isinstance(close, CloseClient) and close.code == 1007 and close.reason.startswith(reason), close
+        assert s.actions_to_upstream() == []
+    s = session()
+    s.receive_client_frame(setup(tools=[{"functionDeclarations": [{"name": 5}]}]), T0)  # a setup Gemini refuses
+    (close,) = s.events_to_client()
+    assert isinstance(close, CloseClient) and close.code == 1007 and s.actions_to_upstream() == []

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from livegate.emulator.wire import INVALID_ARGUMENT, b64decode, decode_json, normalize
+from livegate.emulator.wire import INVALID_ARGUMENT, b64decode, decode_json, normalize, snake
 from livegate.errors import GeminiClientError
 
 __all__ = [
@@ -185,6 +185,8 @@ def parse_client_message(data: bytes | str, *, strict: bool = True, vertex: bool
         if fast is not None:
             return fast
     message = normalize(obj, "clientMessage", [], strict=strict, vertex=vertex)[kind]
+    if not isinstance(message, dict):
+        raise invalid(f"Invalid JSON payload received. Expected an object at '{snake(kind)}'.")
     if kind == "setup":
         return parse_setup(message)
     if kind == "clientContent":

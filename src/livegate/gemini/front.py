@@ -7,8 +7,8 @@ through untouched both ways, apart from what livegate must own:
   model id when one deployment serves it, and becomes that deployment's resource name; context window
   compression is asked for when the client did not say, as on ``/v1/realtime``;
 - what Gemini would refuse is refused here the way Gemini refuses it, with a close and a Google-like
-  reason (§7, §14: a message that is not one JSON object with one known field, a second ``setup``),
-  so it never reaches Gemini;
+  reason (§7, §14), so it never reaches Gemini: each message is read by the emulator's parser
+  (emulator.messages), lenient about fields it does not know;
 - ``usageMetadata`` (§5.3) is read, priced and recorded per key, one record per message carrying it;
 - the connection (realtime.link, as under ``/v1/realtime``): session resumption is always on upstream,
   a goAway is not passed on but answered by resuming on a new connection between turns (§6.5), and a
@@ -28,6 +28,8 @@ from typing import Any
 import orjson
 
 from livegate.config import Deployment
+from livegate.emulator.messages import Setup, parse_client_message
+from livegate.errors import GeminiClientError
 from livegate.gemini.closes import parse_duration
 from livegate.gemini.models import Flavour
 from livegate.gemini.usage import openai_usage
@@ -36,8 +38,6 @@ from livegate.realtime.translator import CloseClient
 
 __all__ = ["NativeSession", "Turn"]
 
-# BidiGenerateContentClientMessage's union (gemini-live.md §4), in the JSON names the SDKs send.
-CLIENT_FIELDS = frozenset({"clientContent", "client_content", "realtimeInput", "realtime_input", "toolResponse", "tool_response"})
 SETUP_FIELDS = ("setup",)
 INVALID = "Request contains an invalid argument."
 CLOSE_CODES = range(1000, 5000)  # what a close frame may carry on (RFC 6455 §7.4); else 1011
@@ -197,18 +197,29 @@ class NativeSession:
         self._last_client = now
         if self.closed:
             return None
-        try:
-            message = orjson.loads(data) if len(data) <= self.max_frame_bytes else None
-        except orjson.JSONDecodeError:
-            message = None
-        if not isinstance(message, dict) or len(message) != 1:
-            self._refuse(1007, INVALID)
+        if len(data) > self.max_frame_bytes:
+            self._refuse(1009, "Request payload size exceeds the limit.")
             return None
         if self.deployment is None:
+            try:
+                message = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                message = None
             self._setup(message)
             return None
-        if next(iter(message)) not in CLIENT_FIELDS:
-            self._refuse(1007, INVALID)  # a second setup, or a field Gemini does not know (§14)
+        try:
+            # Gemini's own reading of a client message, as the emulator reads it (emulator.messages):
+            # what Gemini would refuse is refused here, with its reason, and never sent.
+            parsed = parse_client_message(data, strict=False, vertex=self.deployment.route.flavour is Flavour.VERTEX)
+        except GeminiClientError as exc:
+            self._refuse(exc.code, exc.reason)
+            return None
+        except Exception as exc:  # the reader's own fault: the message is not sent, and the log says so
+            self.faults.append(("a client message", exc))
+            self._refuse(1007, INVALID)
+            return None
+        if isinstance(parsed, Setup):
+            self._refuse(1007, INVALID)  # a second setup (§14)
             return None
         frame = data if isinstance(data, bytes) else data.encode()
         link = self.link
@@ -224,8 +235,8 @@ class NativeSession:
         if frame is not None and self.link is not None:
             self.link.actions.append(SendUpstream(frame))
 
-    def _setup(self, message: dict[str, Any]) -> None:
-        setup = message.get("setup")
+    def _setup(self, message: Any) -> None:
+        setup = message.get("setup") if isinstance(message, dict) and len(message) == 1 else None
         name = setup.get("model") if isinstance(setup, dict) else None
         if not isinstance(setup, dict) or not isinstance(name, str) or not name:
             self._refuse(1007, INVALID)  # the first message must be a setup with its model (§4.1)
@@ -247,9 +258,19 @@ class NativeSession:
         if route.compression and "contextWindowCompression" not in setup and "context_window_compression" not in setup:
             rewritten["contextWindowCompression"] = {"slidingWindow": {}}  # sessions outlive 15 minutes (§11)
         self._fields = rewritten
+        handle = handle if isinstance(handle, str) and handle else None
+        first = self._setup_for(handle)
+        try:
+            parse_client_message(first, strict=False, vertex=route.flavour is Flavour.VERTEX)
+        except Exception as exc:
+            if not isinstance(exc, GeminiClientError):
+                self.faults.append(("a setup", exc))
+            self.deployment = None
+            self._refuse(exc.code if isinstance(exc, GeminiClientError) else 1007, exc.reason if isinstance(exc, GeminiClientError) else INVALID)
+            return
         self.link = Link(route, self._last_client, lambda replayed: None)
-        self.link.resumption_handle = handle if isinstance(handle, str) and handle else None
-        self.link.start(self._setup_for(self.link.resumption_handle))
+        self.link.resumption_handle = handle
+        self.link.start(first)
 
     def _setup_for(self, handle: str | None) -> bytes:
         """The setup of a connection: the client's, rewritten, resuming ``handle``. Resumption is always
