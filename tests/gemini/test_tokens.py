@@ -14,11 +14,14 @@ from livegate.gemini.tokens import TOKEN_PREFIX, mint_token, presented_token
 
 NOW = 1_800_000_000.0
 
-bodies = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["uses", "expireTime", "newSessionExpireTime", "bidiGenerateContentSetup", "fieldMask", "model", "setup", "x"]), inner, max_size=4),
-    max_leaves=10,
-)
+NAMES = st.sampled_from(["uses", "expireTime", "newSessionExpireTime", "bidiGenerateContentSetup", "fieldMask", "model", "setup", "x"])
+
+
+def nested(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(inner, max_size=3) | st.dictionaries(NAMES, inner, max_size=4)
+
+
+bodies = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30), nested, max_leaves=10)
 
 
 @settings(max_examples=400, deadline=None)

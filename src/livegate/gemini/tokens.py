@@ -81,7 +81,11 @@ def mint_token(body: Any, now: float) -> NativeToken:
     setup = body.get("bidiGenerateContentSetup")
     if setup is not None and not isinstance(setup, dict):
         raise _invalid("Invalid value at 'bidiGenerateContentSetup': expected an object.")
-    setup = dict(setup.get("setup", setup)) if setup else {}  # the SDK sends the setup's fields, some callers {"setup": …}
+    if setup and "setup" in setup:
+        setup = setup["setup"]  # the SDK sends the setup's fields; some callers send {"setup": …}
+        if not isinstance(setup, dict):
+            raise _invalid("Invalid value at 'bidiGenerateContentSetup.setup': expected an object.")
+    setup = dict(setup) if setup else {}
     model = setup.pop("model", None)
     if model is not None and (not isinstance(model, str) or not model):
         raise _invalid("Invalid value at 'bidiGenerateContentSetup.model': expected a model name.")
