@@ -137,3 +137,54 @@ def test_a_huge_append_and_then_frames_give_what_the_numpy_steps_give() -> None:
     for size in (960, 24000 * 2 * 30 + 1, 960, 959, 960):  # thirty seconds at once, and a torn sample
         text = base64.b64encode(client_audio("pcm16", size, size // 48 + 1)[:size]).decode("ascii")
         assert fast.push(text, True) == reference.push(text, True)
+
+
+APPEND = "input_audio_buffer.append"
+WHITESPACE = st.sampled_from(["", " ", "\n", "\t", " \r\n "])
+
+
+@st.composite
+def append_frames(draw: st.DrawFn) -> tuple[bytes, str | None]:
+    """JSON-ish text around an append, written in many ways, some of them not an append at all; and
+    the audio a parser would find, when it is one of those the kernel should take."""
+    audio = base64.b64encode(draw(st.binary(max_size=60))).decode()
+    fields: list[tuple[str, str]] = [("type", f'"{draw(st.sampled_from([APPEND, APPEND, "session.update", APPEND + "x"]))}"'), ("audio", f'"{audio}"')]
+    if draw(st.booleans()):
+        fields.append(("event_id", '"' + draw(st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=12)).replace("\\", "").replace('"', "") + '"'))
+    extra = draw(st.sampled_from([None, ("other", "1"), ("audio", '"AAAA"'), ("type", f'"{APPEND}"'), ("audio", "5"), ("event_id", '"a\\u0041"')]))
+    if extra is not None:
+        fields.append(extra)
+    fields = draw(st.permutations(fields))
+    ws = draw(st.lists(WHITESPACE, min_size=4 * len(fields) + 2, max_size=4 * len(fields) + 2))
+    body = ",".join(f'{ws[4 * i]}"{key}"{ws[4 * i + 1]}:{ws[4 * i + 2]}{value}{ws[4 * i + 3]}' for i, (key, value) in enumerate(fields))
+    text = ws[-2] + "{" + body + "}" + ws[-1] + draw(st.sampled_from(["", "", "x", "}"]))
+    return text.encode(), audio
+
+
+@pytest.mark.skipif(not ACCELERATED, reason="the JSON reading is the kernel's; without it every frame is parsed in Python")
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(append_frames(), st.binary(max_size=80).map(lambda b: (b, None))), st.booleans())
+def test_the_kernel_takes_a_plain_append_exactly_when_a_json_parser_reads_one(case: tuple[bytes, str | None], send: bool) -> None:
+    import orjson
+
+    from livegate.realtime.events import MAX_EVENT_ID
+
+    frame, _ = case
+    kernel, twin = Ingest("pcm16", 160, ENVELOPE), Ingest("pcm16", 160, ENVELOPE)
+    got = kernel.push_event(frame, send)
+    try:
+        event = orjson.loads(frame)
+    except orjson.JSONDecodeError:
+        event = None
+    plain = (
+        isinstance(event, dict) and event.get("type") == APPEND and isinstance(event.get("audio"), str)
+        and set(event) <= {"type", "audio", "event_id"}
+        and (event.get("event_id") is None or (isinstance(event["event_id"], str) and len(event["event_id"]) <= MAX_EVENT_ID))
+    )  # fmt: skip
+    if got is not None:
+        # Taken by the kernel: the parser reads the same plain append, and the audio is the same.
+        assert plain and isinstance(event, dict)
+        assert got == twin.push(event["audio"], send)
+    elif plain and isinstance(event, dict) and frame == orjson.dumps(event):
+        # As orjson and the SDKs write it, a plain append is always taken (when its base64 is canonical).
+        assert twin.push(event["audio"], send) is None

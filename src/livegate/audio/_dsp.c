@@ -336,6 +336,8 @@ fail:
  * text: the client's base64; None (and nothing changed) when it is not canonical base64. raw: its bytes;
  * pcm: the 16 kHz PCM16 LE they complete; energies: the detector frames they complete; message: prefix,
  * the base64 of pcm, suffix, when send is true and there is pcm. */
+static PyObject *ingest(Ingest *self, const unsigned char *s, Py_ssize_t len, int send);
+
 static PyObject *Ingest_push(Ingest *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 2 || !PyUnicode_Check(args[0])) {
         PyErr_SetString(PyExc_TypeError, "push(text: str, send: bool)");
@@ -345,8 +347,85 @@ static PyObject *Ingest_push(Ingest *self, PyObject *const *args, Py_ssize_t nar
     if (send < 0) return NULL;
     PyObject *text = args[0];
     if (!PyUnicode_IS_ASCII(text)) Py_RETURN_NONE;
-    const unsigned char *s = PyUnicode_1BYTE_DATA(text);
-    Py_ssize_t len = PyUnicode_GET_LENGTH(text);
+    return ingest(self, PyUnicode_1BYTE_DATA(text), PyUnicode_GET_LENGTH(text), send);
+}
+
+/* The plain OpenAI Realtime append, as clients write it: one JSON object with "type" (exactly
+ * "input_audio_buffer.append"), "audio" (a string of base64 characters) and, optionally, "event_id"
+ * (printable ASCII with no escape, at most 512 characters: events.MAX_EVENT_ID), each once, in any
+ * order, with JSON whitespace between tokens (RFC 8259 §2). Anything else, including what is valid
+ * JSON but written otherwise (escapes, other keys), is not recognised: the caller parses it. Returns
+ * the audio's span in `s`, or 0 when `s` is not such an event. */
+static inline Py_ssize_t skip_ws(const unsigned char *s, Py_ssize_t i, Py_ssize_t n) {
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
+    return i;
+}
+
+static int plain_append(const unsigned char *s, Py_ssize_t n, Py_ssize_t *audio_at, Py_ssize_t *audio_len) {
+    static const char TYPE[] = "input_audio_buffer.append";
+    int seen_type = 0, seen_audio = 0, seen_id = 0;
+    Py_ssize_t i = skip_ws(s, 0, n);
+    if (i >= n || s[i++] != '{') return 0;
+    for (;;) {
+        i = skip_ws(s, i, n);
+        if (i >= n || s[i++] != '"') return 0;
+        Py_ssize_t key = i;
+        while (i < n && s[i] != '"' && s[i] != '\\') i++;
+        if (i >= n || s[i] != '"') return 0;
+        Py_ssize_t key_len = i - key;
+        i = skip_ws(s, i + 1, n);
+        if (i >= n || s[i++] != ':') return 0;
+        i = skip_ws(s, i, n);
+        if (i >= n || s[i++] != '"') return 0;
+        Py_ssize_t value = i;
+        if (key_len == 4 && memcmp(s + key, "type", 4) == 0 && !seen_type) {
+            seen_type = 1;
+            Py_ssize_t len = (Py_ssize_t)sizeof(TYPE) - 1;
+            if (n - i < len + 1 || memcmp(s + i, TYPE, (size_t)len) != 0 || s[i + len] != '"') return 0;
+            i += len + 1;
+        } else if (key_len == 5 && memcmp(s + key, "audio", 5) == 0 && !seen_audio) {
+            seen_audio = 1;
+            while (i < n && (B64_VALUE[s[i]] != 0xFF || s[i] == '=')) i++;
+            if (i >= n || s[i] != '"') return 0;
+            *audio_at = value;
+            *audio_len = i - value;
+            i++;
+        } else if (key_len == 8 && memcmp(s + key, "event_id", 8) == 0 && !seen_id) {
+            seen_id = 1;
+            while (i < n && s[i] >= 0x20 && s[i] < 0x7F && s[i] != '"' && s[i] != '\\') i++;
+            if (i >= n || s[i] != '"' || i - value > 512) return 0;
+            i++;
+        } else {
+            return 0;
+        }
+        i = skip_ws(s, i, n);
+        if (i >= n) return 0;
+        if (s[i] == ',') {
+            i++;
+            continue;
+        }
+        if (s[i++] != '}') return 0;
+        return seen_type && seen_audio && skip_ws(s, i, n) == n;
+    }
+}
+
+/* push_event(frame, send) -> push's result | None
+ * frame: a client's WebSocket message; None, and nothing changed, unless it is a plain append
+ * (plain_append) whose audio is canonical base64: the caller then reads the frame its own way. */
+static PyObject *Ingest_push_event(Ingest *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "push_event(frame: bytes, send: bool)");
+        return NULL;
+    }
+    int send = PyObject_IsTrue(args[1]);
+    if (send < 0) return NULL;
+    const unsigned char *s = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    Py_ssize_t at = 0, len = 0;
+    if (!plain_append(s, PyBytes_GET_SIZE(args[0]), &at, &len)) Py_RETURN_NONE;
+    return ingest(self, s + at, len, send);
+}
+
+static PyObject *ingest(Ingest *self, const unsigned char *s, Py_ssize_t len, int send) {
     Py_ssize_t raw_len = b64_decoded_length(s, len);
     if (raw_len < 0) Py_RETURN_NONE;
     PyObject *raw = PyBytes_FromStringAndSize(NULL, raw_len);
@@ -479,6 +558,7 @@ static PyObject *Ingest_carry(Ingest *self, void *closure) {
 
 static PyMethodDef Ingest_methods[] = {
     {"push", (PyCFunction)(void (*)(void))Ingest_push, METH_FASTCALL, "One client audio frame, all the way."},
+    {"push_event", (PyCFunction)(void (*)(void))Ingest_push_event, METH_FASTCALL, "push() of a plain append event, read from its JSON."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -50,6 +50,7 @@ class Ingest:
         self._energies = FrameEnergies(frame, accelerated=False) if self._native is None and frame else None
         if self._native is not None:
             self.push = self._native.push  # type: ignore[method-assign, assignment]  # the kernel's own, one call less
+            self.push_event = self._native.push_event  # type: ignore[method-assign, assignment]
 
     @property
     def accelerated(self) -> bool:
@@ -81,11 +82,18 @@ class Ingest:
         message = self.envelope[0] + base64.b64encode(pcm) + self.envelope[1] if send and pcm else None
         return message, raw, pcm, energies
 
+    def push_event(self, frame: bytes, send: bool) -> Ingested | None:
+        """``push`` of a plain ``input_audio_buffer.append`` read straight from its JSON, in the kernel
+        (``_dsp.Ingest.push_event``); None, and nothing changed, for any other frame, and always
+        without the kernel: the caller then parses it."""
+        return None
+
     def change_format(self, fmt: str) -> None:
         """A new conversion from the next frame on; the detector frame begun goes on."""
         self.format = fmt
         if self._native is not None:
             self._native = self._kernel(fmt, self._native.carry)
             self.push = self._native.push  # type: ignore[method-assign, assignment]
+            self.push_event = self._native.push_event  # type: ignore[method-assign, assignment]
         else:
             self._converter = InputConverter(fmt, accelerated=False)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from livegate.audio.formats import bytes_per_ms
-from livegate.audio.ingest import ACCELERATED, Ingest
+from livegate.audio.ingest import ACCELERATED, Ingest, Ingested
 from livegate.audio.vad import ActivityDetector, SpeechEnded, VadSettings
 from livegate.gemini.setup import EAGERNESS
 from livegate.realtime.checks import decode_base64
@@ -158,6 +158,15 @@ class InputAudio:
             raw = decode_base64(audio, "audio")
             done = self._ingest.push(base64.b64encode(raw).decode("ascii"), send)
             assert done is not None
+        return self._ingested(done)
+
+    def append_event(self, frame: bytes, *, send: bool) -> tuple[bytes | None, list[SpeechStarted | SpeechStopped]] | None:
+        """``append`` of a plain append event read from its JSON by the kernel; None, and nothing
+        changed, when the frame is not one (the translator parses it then)."""
+        done = self._ingest.push_event(frame, send)
+        return self._ingested(done) if done is not None else None
+
+    def _ingested(self, done: Ingested) -> tuple[bytes | None, list[SpeechStarted | SpeechStopped]]:
         message, raw, pcm, energies = done
         self._raw.add(raw)
         self._pcm.add(pcm)

@@ -201,9 +201,14 @@ class Translator:
             return None
         event: ClientEvent | None = None
         try:
+            link = self.link
+            if direct and type(data) is bytes and link.ready and not link.actions:
+                # The steady stream: a plain append is read by the kernel, with no JSON parse here.
+                handled = self.turns.append_event(data)
+                if handled is not False:
+                    return handled if type(handled) is bytes else None
             event = parse_client_event(data)
             if type(event) is InputAudioBufferAppend:
-                link = self.link
                 return self.turns.append(event.audio, direct=direct and link.ready and not link.actions)
             self._handle_client(event)
         except ClientError as exc:

@@ -13,7 +13,7 @@ from livegate.errors import ClientError
 from livegate.gemini.setup import gemini_detects_turns
 from livegate.realtime.conversation import Conversation
 from livegate.realtime.link import Link
-from livegate.realtime.listening import InputAudio, SpeechStarted, audio_message
+from livegate.realtime.listening import InputAudio, SpeechStarted, SpeechStopped, audio_message
 from livegate.realtime.responses import Responses
 from livegate.realtime.session import Session
 
@@ -93,6 +93,19 @@ class UserTurns:
         # Audio goes up as it comes while Gemini detects the turns or livegate's turn is open; else it is
         # held until speech starts or the client commits.
         message, speech = self.input.append(audio, send=self._gemini_turns or self.activity_open)
+        return self._appended(message, speech, direct)
+
+    def append_event(self, frame: bytes) -> bytes | bool:
+        """The audio path's shortcut for a connection that is ready with nothing waiting: ``frame`` read
+        by the kernel as a plain append (InputAudio.append_event) and handled as ``append(direct=True)``
+        handles it: the Gemini message to send at once, or True when the drain carries what it made.
+        False, and nothing changed, when the frame is not a plain append."""
+        done = self.input.append_event(frame, send=self._gemini_turns or self.activity_open)
+        if done is None:
+            return False
+        return self._appended(*done, direct=True) or True
+
+    def _appended(self, message: bytes | None, speech: list[SpeechStarted | SpeechStopped], direct: bool) -> bytes | None:
         if message is not None and direct and not speech:
             self.link.sent_directly(message)
             return message
