@@ -39,6 +39,7 @@ from livegate.realtime.session import Session
 __all__ = ["Response", "Responses"]
 
 Emit = Callable[..., None]
+AudioSink = Callable[["Response", dict[str, Any], str], None]  # the response, its audio item, Gemini's base64 24 kHz PCM16
 
 
 @dataclass
@@ -59,7 +60,8 @@ class Responses:
     """The response in progress, if any, and the events that make it up."""
 
     def __init__(
-        self, *, session: Session, conversation: Conversation, conversation_id: str, beta: bool, ids: Callable[[str], str], emit: Emit
+        self, *, session: Session, conversation: Conversation, conversation_id: str, beta: bool, ids: Callable[[str], str], emit: Emit,
+        audio_sink: AudioSink | None = None,
     ) -> None:
         self.session = session
         self.conversation = conversation
@@ -67,6 +69,7 @@ class Responses:
         self.beta = beta
         self.ids = ids
         self.emit = emit
+        self.audio_sink = audio_sink
         self.active: Response | None = None  # created, its response.done not sent yet
         self.owner: Response | None = None  # the response the Gemini turn in progress belongs to (rule 2)
         self.waiting: Response | None = None  # created behind a turn that is not its own (rule 4)
@@ -194,6 +197,11 @@ class Responses:
         if response is None or response.text_output:
             return  # a text-only response on a speaking model: its transcript is the text
         item = self._open_message(response)
+        if self.audio_sink is not None:
+            # WebRTC: the audio goes to the media track, and no delta is sent (openai-realtime.md §5.4).
+            self.audio_ms[item["id"]] = self.audio_ms.get(item["id"], 0.0) + len(data) * 3 / 4 / 48
+            self.audio_sink(response, item, data)
+            return
         if not self.output.passthrough:
             try:
                 pcm = binascii.a2b_base64(data)

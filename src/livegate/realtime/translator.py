@@ -190,6 +190,19 @@ class Translator:
         caller to send at once. Otherwise None, and everything is drained as usual."""
         return self._receive_client(data, now, direct=True)
 
+    def receive_audio(self, audio: str, now: float) -> bytes | None:
+        """Client audio that came with no event (a WebRTC call's microphone track), base64 in the session's
+        input format: handled as an ``input_audio_buffer.append`` read by ``receive_client_frame``."""
+        self._last_client = now
+        link = self.link
+        try:
+            return self.turns.append(audio, direct=link.ready and not link.actions)
+        except ClientError as exc:
+            self._error(exc)
+        except Exception as exc:
+            self._fault(exc, "microphone audio", None)
+        return None
+
     def _receive_client(self, data: str | bytes, now: float, *, direct: bool) -> bytes | None:
         self._last_client = now
         self._hint_by = None
@@ -257,7 +270,7 @@ class Translator:
                 # Gemini has no cancel: the rest of its turn is dropped here, and nothing of the reply follows.
                 self.responses.cancel("client_cancelled")
             case ConversationItemTruncate():
-                self._truncate(event)
+                self.truncate(event.item_id, event.content_index, event.audio_end_ms)
             case OutputAudioBufferClear():
                 raise ClientError(
                     "output_audio_buffer.clear is for WebRTC and SIP sessions; on a WebSocket the client owns playback.",
@@ -265,20 +278,22 @@ class Translator:
                     param="type",
                 )
 
-    def _truncate(self, event: ConversationItemTruncate) -> None:
-        item = self.conversation.get(event.item_id)
+    def truncate(self, item_id: str, content_index: int, audio_end_ms: int) -> None:
+        """``conversation.item.truncate``: the assistant's audio item cut where playback stopped, by the
+        client, or by the server itself on WebRTC (openai-realtime.md §5.4)."""
+        item = self.conversation.get(item_id)
         if item is None or item.get("role") != "assistant" or item["content"][:1] == [] or item["content"][0]["type"] != "output_audio":
             raise ClientError(
-                f"Item with item_id not found or not an assistant audio message: {event.item_id}",
+                f"Item with item_id not found or not an assistant audio message: {item_id}",
                 code="item_truncate_invalid_item_id",
                 param="item_id",
             )
-        if event.content_index != 0:
+        if content_index != 0:
             raise ClientError("Invalid 'content_index': assistant audio is content 0.", code="invalid_value", param="content_index")
-        played = self.responses.audio_ms.get(event.item_id, 0.0)
-        if event.audio_end_ms > played:
+        played = self.responses.audio_ms.get(item_id, 0.0)
+        if audio_end_ms > played:
             raise ClientError(
-                f"Audio content of {played:.0f}ms is shorter than audio_end_ms {event.audio_end_ms}ms.",
+                f"Audio content of {played:.0f}ms is shorter than audio_end_ms {audio_end_ms}ms.",
                 code="invalid_value",
                 param="audio_end_ms",
             )
@@ -286,9 +301,9 @@ class Translator:
         # turn, which it cannot be told to forget (docs/mapping.md).
         part = item["content"][0]
         transcript = part.get("transcript") or ""
-        part["transcript"] = transcript[: round(len(transcript) * event.audio_end_ms / played)] if played else ""
-        self.responses.audio_ms[event.item_id] = float(event.audio_end_ms)
-        self._emit("conversation.item.truncated", item_id=event.item_id, content_index=0, audio_end_ms=event.audio_end_ms)
+        part["transcript"] = transcript[: round(len(transcript) * audio_end_ms / played)] if played else ""
+        self.responses.audio_ms[item_id] = float(audio_end_ms)
+        self._emit("conversation.item.truncated", item_id=item_id, content_index=0, audio_end_ms=audio_end_ms)
 
     def _session_update(self, event: SessionUpdate) -> None:
         before = build_setup(self.route, self.session)["setup"]
@@ -730,6 +745,10 @@ class Translator:
         """The faults met since the last call, for the shell's log."""
         out, self.faults = self.faults, []
         return out
+
+    def refuse(self, exc: ClientError) -> None:
+        """An error event for a client event that a shell refuses before the translator sees it."""
+        self._error(exc)
 
     def _error(self, exc: ClientError) -> None:
         error = {"type": exc.error_type, "code": exc.code, "message": exc.message, "param": exc.param, "event_id": exc.event_id}
