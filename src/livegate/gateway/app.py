@@ -18,13 +18,18 @@ import ssl
 import time
 from collections.abc import Callable
 from importlib import resources
+from typing import Any
 
+import aiohttp
+import orjson
 from aiohttp import web
+from picows import WSFrame, WSListener, WSMsgType, WSTransport
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from livegate.accounting import Price
 from livegate.config import Deployment, GatewayConfig, database_url, redis_url
 from livegate.errors import ClientError, HandshakeError
+from livegate.gateway.calls import WebRtcCall
 from livegate.gateway.edge import EdgeRunner
 from livegate.gateway.ledger import Ledger
 from livegate.gateway.metrics import Metrics
@@ -35,8 +40,11 @@ from livegate.gemini.front import NativeSession, model_id
 from livegate.gemini.models import CATALOGUE
 from livegate.gemini.tokens import mint_token, presented_token
 from livegate.keys import Accounts, Grant
+from livegate.secrets import SECRET_PREFIX
 from livegate.leases import Leases, LeaseStoreError
 from livegate.logs import SESSION_ID
+from livegate.realtime.call import Call
+from livegate.realtime.session import Session
 from livegate.realtime.translator import StartUpstream, Translator
 from livegate.secrets import NATIVE_KEY, mint
 from livegate.sites import bound_port
@@ -117,6 +125,9 @@ class Gateway:
             self.app.router.add_get(f"{prefix}/realtime", self._realtime)
             self.app.router.add_post(f"{prefix}/realtime/client_secrets", self._client_secret)
             self.app.router.add_post(f"{prefix}/realtime/sessions", self._beta_session)
+            self.app.router.add_post(f"{prefix}/realtime/calls", self._call)
+            self.app.router.add_post(f"{prefix}/realtime", self._beta_call)
+            self.app.router.add_post(f"{prefix}/realtime/calls/{{call_id}}/hangup", self._hangup)
         for path in NATIVE_PATHS:
             self.app.router.add_get(path, self._native)
         for path in CONSTRAINED_PATHS:
@@ -134,6 +145,8 @@ class Gateway:
         self.ledger: Ledger | None = None
         self._connectors: dict[str, UpstreamConnector] = {}
         self._pumps: dict[Pump, tuple[Grant, str]] = {}  # live sessions: their grant and lease
+        self._calls: dict[str, tuple[WebRtcCall, Grant]] = {}  # live WebRTC calls by id, with their grant
+        self._transports: dict[Pump, str] = {}  # live sessions' transports, for the metrics
         self.metrics = Metrics(lambda: [(p.traffic, p.translator.reconnects, p.translator.errors) for p in self._pumps])
         self.metrics.sessions_open.set_function(lambda: len(self._pumps))
         self.accounts: Accounts | None = None
@@ -245,6 +258,8 @@ class Gateway:
         if not self.accepting:
             return _error(503, "livegate is shutting down.", "server_shutting_down", "server_error")
         assert self.accounts is not None
+        if "call_id" in request.query and "model" not in request.query:
+            return await self._sideband(request, offered)
         try:
             model = request.query.get("model")
             if not model:
@@ -304,6 +319,156 @@ class Gateway:
         self._sessions.add(task)
         task.add_done_callback(self._sessions.discard)
         # aiohttp no longer holds the connection (gateway/sockets.py): this response goes nowhere.
+        return web.Response()
+
+    # ---- WebRTC calls (issue 16) ------------------------------------------------------------
+
+    async def _call(self, request: web.Request) -> web.StreamResponse:
+        return await self._open_call(request, beta=False)
+
+    async def _beta_call(self, request: web.Request) -> web.StreamResponse:
+        return await self._open_call(request, beta=True)
+
+    async def _open_call(self, request: web.Request, *, beta: bool) -> web.StreamResponse:
+        """``POST /v1/realtime/calls`` (GA) or ``POST /v1/realtime?model=`` (beta): an SDP offer, alone
+        (application/sdp) or with a GA session (multipart: ``sdp`` and ``session`` parts), answered
+        with 201, the SDP answer and the call's Location (openai-realtime.md §8)."""
+        if not self.accepting:
+            return _error(503, "livegate is shutting down.", "server_shutting_down", "server_error")
+        assert self.accounts is not None
+        key = self._presented_key(request, [])
+        now = time.time()
+        try:
+            if not (key or "").startswith(SECRET_PREFIX):
+                await self.accounts.identify(key, now)  # OpenAI checks the key before the body
+            offer, session = await self._offer(request)
+            model = session.pop("model", None) if session is not None else None
+            model = model or request.query.get("model")
+            grant = await self.accounts.authorize(key, model, now)
+            if grant.secret is not None:
+                model, beta = grant.secret.model, grant.secret.beta
+            model = model or "gpt-realtime"
+            if not isinstance(model, str):
+                raise ClientError("Invalid type for 'session.model': expected a string.", code="invalid_type", param="session.model")
+            deployment = self.config.deployment(model)
+            if deployment is None:
+                raise HandshakeError(404, f"The model '{model}' does not exist or you do not have access to it.", code="model_not_found")
+            bound = (grant.secret.bound(), grant.secret.beta) if grant.secret is not None else None
+            if session is not None:
+                Session(model, "sess", now).update(session, beta=False)  # refused here as a session.update would be
+                bound = (session, False)
+            lease = await self.accounts.claim(grant, now)
+        except ClientError as exc:
+            return _error(400, exc.message, exc.code, exc.error_type, exc.param)
+        except HandshakeError as exc:
+            return self._refuse(exc)
+        limits = self.config.limits
+        ids = session_ids()
+        translator = Translator(
+            route=deployment.route, model=model, beta=beta, ids=ids, now=now, max_frame_bytes=limits.max_frame_bytes,
+            idle_timeout_s=limits.idle_timeout_s, max_session_s=limits.max_session_s, bound=bound,
+            respond_to_user_items=self.config.respond(deployment),
+        )  # fmt: skip
+        core = Call(translator)
+        call_id = ids("rtc")
+        SESSION_ID.set(translator.session_id)
+        account = self._accountant(grant, translator.session_id, lambda: model, lambda: deployment.route.model_id, lambda *end: pump.end(*end))
+        pump = Pump(
+            core, self._connector(deployment), write_timeout_s=limits.client_write_timeout_s, on_response=account,
+            observe_latency=self.metrics.latency.observe, max_message_bytes=4 * limits.max_frame_bytes,
+        )  # fmt: skip
+        call = WebRtcCall(call_id, core, pump)
+        try:
+            answer = await call.answer(offer)
+        except Exception as exc:  # aiortc refuses an offer it cannot read with ValueError, or worse
+            await self.accounts.release(grant, lease)
+            await call.pc.close()
+            return _error(400, f"The SDP offer could not be accepted: {type(exc).__name__}.", "invalid_offer", param="sdp")
+        log.info("call %s started: model %s -> %s%s", call_id, model, deployment.route.model_id, " beta" if beta else "")
+        self.metrics.sessions.inc()
+        self._pumps[pump] = (grant, lease)
+        self._transports[pump] = "webrtc"
+        self._calls[call_id] = (call, grant)
+        self._drained.clear()
+        task = asyncio.create_task(self._session(pump, grant, lease, model))
+        self._sessions.add(task)
+        task.add_done_callback(self._sessions.discard)
+        task.add_done_callback(lambda _: self._calls.pop(call_id, None))
+        return web.Response(status=201, text=answer, content_type="application/sdp", headers={"Location": f"/v1/realtime/calls/{call_id}"})
+
+    @staticmethod
+    async def _offer(request: web.Request) -> tuple[str, dict[str, Any] | None]:
+        """The SDP offer and the GA session of a call's request."""
+        if request.content_type == "multipart/form-data":
+            offer, session = None, None
+            reader = await request.multipart()
+            async for part in reader:
+                if not isinstance(part, aiohttp.BodyPartReader):
+                    continue
+                if part.name == "sdp":
+                    offer = await part.text()
+                elif part.name == "session":
+                    try:
+                        session = orjson.loads(await part.read())
+                    except orjson.JSONDecodeError:
+                        raise ClientError("The 'session' part is not JSON.", code="invalid_json", param="session") from None
+                    if not isinstance(session, dict):
+                        raise ClientError("Invalid type for 'session': expected an object.", code="invalid_type", param="session")
+        elif request.content_type in ("application/sdp", "text/plain"):
+            offer, session = await request.text(), None
+        else:
+            raise ClientError("Send the SDP offer as application/sdp, or as multipart/form-data with an 'sdp' part.", code="invalid_request_error")
+        if not offer or not offer.lstrip().startswith("v=0"):
+            raise ClientError("Missing required parameter: 'sdp' (an SDP offer).", code="missing_required_parameter", param="sdp")
+        return offer, session
+
+    async def _hangup(self, request: web.Request) -> web.Response:
+        """``POST /v1/realtime/calls/{call_id}/hangup``, by the key the call runs on or the master key."""
+        found = self._calls.get(request.match_info["call_id"])
+        try:
+            caller = await self._call_owner(request, found)
+        except HandshakeError as exc:
+            return _error(exc.status, exc.message, exc.code)
+        if found is None or caller is False:
+            return _error(404, f"Call not found: {request.match_info['call_id']}", "call_not_found")
+        found[0].hang_up()
+        return web.Response(status=200)
+
+    async def _call_owner(self, request: web.Request, found: tuple[WebRtcCall, Grant] | None, offered: list[str] | None = None) -> bool:
+        """Whether the request's key may control the call: its own key, or the master key. Ephemeral
+        keys never: a sideband and a hang-up are the server's (openai-realtime.md §8)."""
+        assert self.accounts is not None
+        key = self._presented_key(request, offered or [])
+        record = await self.accounts.identify(key, time.time())
+        if found is None:
+            return False
+        grant = found[1]
+        if record is None:
+            return self.accounts.open_mode or self._is_master(key) or grant.key is None
+        return grant.key is not None and grant.key.id == record.id
+
+    def _is_master(self, key: str | None) -> bool:
+        return self.master_key is not None and key == self.master_key
+
+    async def _sideband(self, request: web.Request, offered: list[str]) -> web.StreamResponse:
+        """``/v1/realtime?call_id=``: a server's WebSocket joined to a call, seeing its events and
+        sending its own (openai-realtime.md §8)."""
+        found = self._calls.get(request.query["call_id"])
+        try:
+            allowed = await self._call_owner(request, found, offered)
+        except HandshakeError as exc:
+            return self._refuse(exc)
+        if found is None or not allowed:
+            return _error(404, f"Call not found: {request.query['call_id']}", "call_not_found")
+        if not web.WebSocketResponse().can_prepare(request).ok:
+            return _error(400, "Expected a WebSocket upgrade.", "invalid_request")
+        call = found[0]
+        limits = self.config.limits
+        if not hand_over(
+            request, SidebandListener(call), protocol="realtime" if "realtime" in offered else None,
+            max_frame_bytes=4 * limits.max_frame_bytes, ping_s=CLIENT_PING_S,
+        ):  # fmt: skip
+            return web.Response(status=400)
         return web.Response()
 
     # ---- the native Gemini Live front (issue 15) ----------------------------------------------
@@ -459,6 +624,7 @@ class Gateway:
         finally:
             await self.ledger.flush()  # the session's usage is counted before it is seen to end
             del self._pumps[pump]
+            self._transports.pop(pump, None)
             self.metrics.retire(pump.traffic, translator.reconnects, translator.errors)
             traffic = pump.traffic
             log.info(
@@ -600,3 +766,33 @@ class Gateway:
 
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(self.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+class SidebandListener(WSListener):
+    """A sideband socket's frames into its call's pump; its leaving does not end the call."""
+
+    def __init__(self, call: WebRtcCall) -> None:
+        self.call = call
+        self._partial: bytearray | None = None
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.call.join(transport)
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        kind = frame.msg_type
+        if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
+            if frame.fin:
+                self.call.pump.client_message(frame.get_payload_as_bytes())
+            else:
+                self._partial = bytearray(frame.get_payload_as_memoryview())
+        elif kind is WSMsgType.CONTINUATION and self._partial is not None:
+            self._partial += frame.get_payload_as_memoryview()
+            if frame.fin:
+                data, self._partial = bytes(self._partial), None
+                self.call.pump.client_message(data)
+        elif kind is WSMsgType.CLOSE:
+            transport.send_close(frame.get_close_code())
+            transport.disconnect()
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self.call.leave(transport)

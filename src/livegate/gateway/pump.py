@@ -47,9 +47,12 @@ class Core(Protocol):
     """What the pump drives: the OpenAI translator (realtime.translator) or the native Gemini Live
     front (gemini.front). Sans-I/O both; the pump moves their frames and keeps their clock."""
 
-    notices: list[str]
-    faults: list[tuple[str, Exception]]
-    errors: Counter[str]
+    @property
+    def notices(self) -> list[str]: ...
+    @property
+    def faults(self) -> list[tuple[str, Exception]]: ...
+    @property
+    def errors(self) -> Counter[str]: ...
 
     @property
     def reconnects(self) -> Counter[str]: ...
@@ -117,7 +120,7 @@ class Pump:
         kind = frame.msg_type
         if kind is TEXT or kind is WSMsgType.BINARY:
             if frame.fin:
-                self._from_client(frame.get_payload_as_bytes())
+                self.client_message(frame.get_payload_as_bytes())
             else:
                 self._partial = bytearray(frame.get_payload_as_memoryview())
         elif kind is WSMsgType.CONTINUATION:
@@ -130,18 +133,22 @@ class Pump:
                 self._close_client(1009, "message too big")
             elif frame.fin:
                 self._partial = None
-                self._from_client(bytes(partial))
+                self.client_message(bytes(partial))
         elif kind is WSMsgType.CLOSE:
             self._closing = True
             assert self.client is not None
             self.client.send_close(frame.get_close_code())  # the close handshake (RFC 6455 §5.5.1)
             self.client.disconnect()
 
-    def _from_client(self, data: bytes) -> None:
+    def client_message(self, data: bytes) -> None:
+        """A whole client message: a WebSocket's, or a WebRTC call's data channel's (gateway.calls)."""
         traffic = self.traffic
         traffic.client_in_frames += 1
         traffic.client_in_bytes += len(data)
-        message = self.translator.receive_client_frame(data, time.time())
+        self.deliver(self.translator.receive_client_frame(data, time.time()))
+
+    def deliver(self, message: bytes | None) -> None:
+        """What the translator made of client input: its one Gemini message, sent now, or (None) a drain."""
         if message is None:
             self.drain()
             return
@@ -149,6 +156,7 @@ class Pump:
         # else waits, so it is the whole drain.
         upstream = self.upstream
         if upstream is not None:
+            traffic = self.traffic
             traffic.upstream_out_frames += 1
             traffic.upstream_out_bytes += len(message)
             upstream.send(TEXT, message)

@@ -1,0 +1,191 @@
+"""WebRTC calls over real sockets (issue 16): an aiortc peer standing in for a browser, the openai SDK
+posting its offer, Opus both ways on 127.0.0.1's interfaces, events on ``oai-events``, and a sideband
+WebSocket (openai-realtime.md §8)."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import av
+import numpy as np
+import openai
+import pytest
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+
+from livegate.config import embedded_config
+from livegate.emulator import voice
+from livegate.emulator.server import EmulatorServer
+from livegate.emulator.state import EmulatorConfig
+from livegate.gateway.app import Gateway
+
+MASTER = "sk-livegate-master"
+RATE = 24000
+FRAME = RATE // 50
+
+
+class Microphone(MediaStreamTrack):
+    """The peer's microphone: what is queued with ``say``, silence otherwise, in real time."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queued = bytearray()
+        self.sent = 0
+        self.start: float | None = None
+
+    def say(self, pcm: bytes) -> None:
+        self.queued += pcm
+
+    async def recv(self) -> av.AudioFrame:
+        if self.start is None:
+            self.start = time.monotonic()
+        wait = self.start + self.sent * 0.02 - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        chunk, self.queued[: 2 * FRAME] = bytes(self.queued[: 2 * FRAME]).ljust(2 * FRAME, b"\0"), b""
+        frame = av.AudioFrame(format="s16", layout="mono", samples=FRAME)
+        frame.planes[0].update(chunk)
+        frame.sample_rate, frame.pts, frame.time_base = RATE, self.sent * FRAME, fractions.Fraction(1, RATE)
+        self.sent += 1
+        return frame
+
+
+class Peer:
+    """A browser's side of a call, as OpenAI's WebRTC samples build it."""
+
+    def __init__(self) -> None:
+        self.pc = RTCPeerConnection()
+        self.microphone = Microphone()
+        self.pc.addTrack(self.microphone)
+        self.channel = self.pc.createDataChannel("oai-events")
+        self.events: list[dict[str, Any]] = []
+        self.heard = bytearray()  # the remote track, as 24 kHz PCM16 mono
+        self._changed = asyncio.Event()
+        self.channel.on("message", self._message)
+        self.pc.on("track", self._track)
+        self._reader: asyncio.Task[None] | None = None
+
+    def _message(self, text: str | bytes) -> None:
+        self.events.append(json.loads(text))
+        self._changed.set()
+
+    def _track(self, track: MediaStreamTrack) -> None:
+        self._reader = asyncio.ensure_future(self._read(track))
+
+    async def _read(self, track: MediaStreamTrack) -> None:
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            assert isinstance(frame, av.AudioFrame)
+            for out in resampler.resample(frame):
+                self.heard += bytes(out.planes[0])[: out.samples * 2]
+
+    async def offer(self) -> str:
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return str(self.pc.localDescription.sdp)
+
+    async def answered(self, sdp: str) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+
+    def send(self, event: dict[str, Any]) -> None:
+        self.channel.send(json.dumps(event))
+
+    async def until(self, kind: str, count: int = 1, within: float = 15.0) -> dict[str, Any]:
+        async with asyncio.timeout(within):
+            while sum(e["type"] == kind for e in self.events) < count:
+                self._changed.clear()
+                await self._changed.wait()
+        return [e for e in self.events if e["type"] == kind][count - 1]
+
+    def kinds(self) -> list[str]:
+        return [e["type"] for e in self.events]
+
+    async def close(self) -> None:
+        await self.pc.close()
+        if self._reader is not None:
+            self._reader.cancel()
+
+
+def loud(pcm: bytes) -> bool:
+    samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float64)
+    return bool(samples.size) and float(np.sqrt(np.mean(samples**2))) > 300
+
+
+@pytest.fixture
+async def stack() -> AsyncIterator[tuple[EmulatorServer, Gateway]]:
+    config = embedded_config("")
+    async with EmulatorServer(EmulatorConfig(audio_pace=1.0, record_audio=True)) as emulator:
+        config = embedded_config(emulator.url)
+        async with Gateway(config, port=0, master_key=MASTER) as gateway:
+            yield emulator, gateway
+
+
+def client(gateway: Gateway, key: str = MASTER) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(api_key=key, base_url=f"{gateway.url}/v1", websocket_base_url=gateway.ws_url)
+
+
+async def open_call(gateway: Gateway, peer: Peer, **create: Any) -> str:
+    """The Agents SDK's and the samples' flow: an ephemeral key, then the offer; the call id from Location."""
+    async with client(gateway) as server:
+        secret = await server.realtime.client_secrets.create(session={"type": "realtime", "model": "gpt-realtime"})
+    async with client(gateway, secret.value) as browser:
+        raw = await browser.realtime.calls.with_raw_response.create(sdp=await peer.offer(), **create)
+    assert raw.status_code == 201
+    assert raw.headers["content-type"].startswith("application/sdp")
+    location = raw.headers["location"]
+    assert location.startswith("/v1/realtime/calls/rtc_")
+    await peer.answered(raw.content.decode())
+    return location.rsplit("/", 1)[1]
+
+
+async def test_a_call_gets_session_created_and_a_typed_turn_comes_back_as_audio_on_the_track(stack: tuple[EmulatorServer, Gateway]) -> None:
+    _, gateway = stack
+    peer = Peer()
+    try:
+        await open_call(gateway, peer)
+        created = await peer.until("session.created")
+        assert peer.events[0] is created and created["session"]["type"] == "realtime"
+        peer.send({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello there"}]}})
+        peer.send({"type": "response.create"})
+        done = await peer.until("response.done")
+        assert done["response"]["status"] == "completed"
+        transcript = done["response"]["output"][0]["content"][0]["transcript"]
+        assert transcript == "You said: hello there"
+        await peer.until("output_audio_buffer.stopped", within=10)
+        await asyncio.sleep(0.3)  # the last frames' way over the network and through the jitter buffer
+        kinds = peer.kinds()
+        assert "response.output_audio.delta" not in kinds
+        assert kinds.index("output_audio_buffer.started") < kinds.index("output_audio_buffer.stopped")
+        assert "response.output_audio_transcript.delta" in kinds
+        assert loud(bytes(peer.heard))
+        assert voice.hear(bytes(peer.heard), RATE) == "you said: hello there"
+    finally:
+        await peer.close()
+
+
+async def test_speech_on_the_microphone_is_detected_and_answered(stack: tuple[EmulatorServer, Gateway]) -> None:
+    _, gateway = stack
+    peer = Peer()
+    try:
+        await open_call(gateway, peer)
+        await peer.until("session.created")
+        peer.microphone.say(bytes(RATE) + voice.speak("what time is it", RATE) + bytes(2 * RATE))
+        await peer.until("input_audio_buffer.speech_started")
+        await peer.until("input_audio_buffer.speech_stopped")
+        done = await peer.until("response.done", within=20)
+        assert done["response"]["output"][0]["content"][0]["transcript"] == "You said: what time is it"
+        await peer.until("output_audio_buffer.stopped", within=10)
+        await asyncio.sleep(0.3)
+        assert voice.hear(bytes(peer.heard), RATE) == "you said: what time is it"
+    finally:
+        await peer.close()
