@@ -44,6 +44,8 @@ class Microphone(MediaStreamTrack):
         self.queued += pcm
 
     async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
         if self.start is None:
             self.start = time.monotonic()
         wait = self.start + self.sent * 0.02 - time.monotonic()
@@ -189,3 +191,96 @@ async def test_speech_on_the_microphone_is_detected_and_answered(stack: tuple[Em
         assert voice.hear(bytes(peer.heard), RATE) == "you said: what time is it"
     finally:
         await peer.close()
+
+
+WEATHER = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "The weather in a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+
+
+async def test_a_sideband_socket_sees_the_call_and_answers_its_tool_call(stack: tuple[EmulatorServer, Gateway]) -> None:
+    """The server side of OpenAI's WebRTC pattern: the browser talks, the server joins with the call id
+    and a real key, declares the tools and answers them; the browser hears the result."""
+    _, gateway = stack
+    peer = Peer()
+    try:
+        call_id = await open_call(gateway, peer)
+        await peer.until("session.created")
+        async with client(gateway) as server, server.realtime.connect(call_id=call_id) as sideband:
+            await sideband.session.update(session={"type": "realtime", "tools": [WEATHER], "tool_choice": "auto"})
+            async with asyncio.timeout(10):
+                async for event in sideband:
+                    if event.type == "session.updated":
+                        assert [t.name for t in event.session.tools or []] == ["get_weather"]
+                        break
+            peer.send({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "what is the weather? get_weather city=Paris"}]}})
+            peer.send({"type": "response.create"})
+            async with asyncio.timeout(15):
+                async for event in sideband:
+                    if event.type == "response.done":
+                        call = event.response.output[-1]
+                        assert call.type == "function_call" and call.name == "get_weather"
+                        assert json.loads(call.arguments or "{}") == {"city": "Paris"}
+                        break
+            await sideband.conversation.item.create(item={"type": "function_call_output", "call_id": call.call_id or "", "output": '{"temp_c": 21}'})
+            await sideband.response.create()
+            answer = await peer.until("response.done", count=2, within=15)
+            assert answer["response"]["output"][0]["content"][0]["transcript"] == 'Here is what I found: get_weather returned {"temp_c":21}.'
+            async with asyncio.timeout(10):
+                while not any(e["type"] == "output_audio_buffer.stopped" and e["response_id"] == answer["response"]["id"] for e in peer.events):
+                    await asyncio.sleep(0.05)  # the answer played on the browser's track
+        assert call_id in gateway._calls  # the sideband left; the call goes on
+    finally:
+        await peer.close()
+
+
+async def until_ended(gateway: Gateway, call_id: str, within: float) -> float:
+    started = time.monotonic()
+    async with asyncio.timeout(within):
+        while call_id in gateway._calls or gateway._pumps:
+            await asyncio.sleep(0.05)
+    return time.monotonic() - started
+
+
+async def test_hangup_ends_the_call_its_sidebands_and_bills_it(stack: tuple[EmulatorServer, Gateway]) -> None:
+    _, gateway = stack
+    peer = Peer()
+    try:
+        call_id = await open_call(gateway, peer)
+        await peer.until("session.created")
+        peer.send({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}})
+        peer.send({"type": "response.create"})
+        await peer.until("response.done")
+        async with client(gateway) as server, server.realtime.connect(call_id=call_id) as sideband:
+            async with client(gateway, "sk-not-a-key") as stranger:
+                with pytest.raises(openai.AuthenticationError):
+                    await stranger.realtime.calls.hangup(call_id)
+            async with client(gateway) as server2:
+                with pytest.raises(openai.NotFoundError):
+                    await server2.realtime.calls.hangup("rtc_unknown")
+                await server2.realtime.calls.hangup(call_id)
+            await until_ended(gateway, call_id, 3)
+            with pytest.raises(Exception):  # the sideband is closed with the call
+                async with asyncio.timeout(3):
+                    async for _ in sideband:
+                        pass
+                    raise ConnectionError("closed")
+        assert gateway.accounts is not None
+        sessions = await gateway.accounts.store.report_sessions()
+        assert sessions[0]["ended_at"] is not None and sessions[0]["responses"] == 1 and sessions[0]["output_tokens"] > 0
+    finally:
+        await peer.close()
+
+
+async def test_a_call_whose_peer_goes_away_is_ended_within_seconds(stack: tuple[EmulatorServer, Gateway]) -> None:
+    _, gateway = stack
+    peer = Peer()
+    call_id = await open_call(gateway, peer)
+    await peer.until("session.created")
+    peer.microphone.stop()  # the network goes: nothing more arrives, and nothing says goodbye
+    took = await until_ended(gateway, call_id, 10)
+    assert took < 8
+    await peer.close()

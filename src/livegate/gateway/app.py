@@ -40,13 +40,12 @@ from livegate.gemini.front import NativeSession, model_id
 from livegate.gemini.models import CATALOGUE
 from livegate.gemini.tokens import mint_token, presented_token
 from livegate.keys import Accounts, Grant
-from livegate.secrets import SECRET_PREFIX
 from livegate.leases import Leases, LeaseStoreError
 from livegate.logs import SESSION_ID
 from livegate.realtime.call import Call
 from livegate.realtime.session import Session
 from livegate.realtime.translator import StartUpstream, Translator
-from livegate.secrets import NATIVE_KEY, mint
+from livegate.secrets import NATIVE_KEY, SECRET_PREFIX, mint
 from livegate.sites import bound_port
 from livegate.store import UsageRecord, open_store
 
