@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import av
 import numpy as np
 import openai
@@ -240,6 +241,11 @@ async def test_a_sideband_socket_sees_the_call_and_answers_its_tool_call(stack: 
         await peer.close()
 
 
+async def scrape(gateway: Gateway) -> str:
+    async with aiohttp.ClientSession() as http, http.get(f"{gateway.url}/metrics") as response:
+        return await response.text()
+
+
 async def until_ended(gateway: Gateway, call_id: str, within: float) -> float:
     started = time.monotonic()
     async with asyncio.timeout(within):
@@ -257,6 +263,7 @@ async def test_hangup_ends_the_call_its_sidebands_and_bills_it(stack: tuple[Emul
         peer.send({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}})
         peer.send({"type": "response.create"})
         await peer.until("response.done")
+        assert 'livegate_transport_sessions_open{transport="webrtc"} 1.0' in await scrape(gateway)
         async with client(gateway) as server, server.realtime.connect(call_id=call_id) as sideband:
             async with client(gateway, "sk-not-a-key") as stranger:
                 with pytest.raises(openai.AuthenticationError):
@@ -269,6 +276,9 @@ async def test_hangup_ends_the_call_its_sidebands_and_bills_it(stack: tuple[Emul
             async with asyncio.timeout(3):  # the sideband is closed with the call: its events end
                 async for _ in sideband:
                     pass
+        metrics = await scrape(gateway)
+        assert 'livegate_transport_sessions_open{transport="webrtc"} 0.0' in metrics
+        assert 'livegate_transport_sessions_total{transport="webrtc"} 1.0' in metrics
         assert gateway.accounts is not None
         sessions = await gateway.accounts.store.report_sessions()
         assert sessions[0]["ended_at"] is not None and sessions[0]["responses"] == 1 and sessions[0]["output_tokens"] > 0

@@ -314,6 +314,7 @@ class Gateway:
         self._pumps[pump] = (grant, lease)
         self._drained.clear()
         # The session lives in a task of its own: aiohttp's handler and request are let go now.
+        self._opened(pump, "websocket")
         task = asyncio.create_task(self._session(pump, grant, lease, model))
         self._sessions.add(task)
         task.add_done_callback(self._sessions.discard)
@@ -386,7 +387,7 @@ class Gateway:
         log.info("call %s started: model %s -> %s%s", call_id, model, deployment.route.model_id, " beta" if beta else "")
         self.metrics.sessions.inc()
         self._pumps[pump] = (grant, lease)
-        self._transports[pump] = "webrtc"
+        self._opened(pump, "webrtc")
         self._calls[call_id] = (call, grant)
         self._drained.clear()
         task = asyncio.create_task(self._session(pump, grant, lease, model))
@@ -574,10 +575,16 @@ class Gateway:
         self.metrics.sessions.inc()
         self._pumps[pump] = (grant, lease)
         self._drained.clear()
+        self._opened(pump, "gemini-live")
         task = asyncio.create_task(self._session(pump, grant, lease, "gemini-live"))
         self._sessions.add(task)
         task.add_done_callback(self._sessions.discard)
         return web.Response()
+
+    def _opened(self, pump: Pump, transport: str) -> None:
+        self._transports[pump] = transport
+        self.metrics.transport_sessions.labels(transport).inc()
+        self.metrics.transport_open.labels(transport).inc()
 
     def _accountant(
         self, grant: Grant, session_id: str, model: Callable[[], str], upstream_model: Callable[[], str], end: Callable[[str, str, int], None]
@@ -623,7 +630,9 @@ class Gateway:
         finally:
             await self.ledger.flush()  # the session's usage is counted before it is seen to end
             del self._pumps[pump]
-            self._transports.pop(pump, None)
+            transport = self._transports.pop(pump, None)
+            if transport is not None:
+                self.metrics.transport_open.labels(transport).dec()
             self.metrics.retire(pump.traffic, translator.reconnects, translator.errors)
             traffic = pump.traffic
             log.info(

@@ -102,6 +102,10 @@ class Metrics:
         self._errors: Counter[str] = Counter()
         self.sessions_open = Gauge("livegate_sessions_open", "Client sessions open.", registry=self.registry)
         self.sessions = PromCounter("livegate_sessions", "Client sessions accepted.", registry=self.registry)
+        self.transport_sessions = PromCounter(
+            "livegate_transport_sessions", "Client sessions accepted, by transport: websocket, webrtc, gemini-live.", ["transport"], registry=self.registry
+        )
+        self.transport_open = Gauge("livegate_transport_sessions_open", "Client sessions open, by transport.", ["transport"], registry=self.registry)
         self.refusals = PromCounter("livegate_refusals", "Connections refused before the upgrade, by HTTP status and code.", ["status", "code"], registry=self.registry)
         self.tokens = PromCounter("livegate_tokens", "Tokens used, by model and direction.", ["model", "direction"], registry=self.registry)
         self.cost = PromCounter("livegate_cost_usd", "Cost in US dollars of priced responses, by model.", ["model"], registry=self.registry)
