@@ -5,6 +5,7 @@ the field, and stops the start with exit code 2."""
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import math
 import os
@@ -56,6 +57,19 @@ class Limits:
     lease_s: float = 30.0  # with Redis: a dead instance's sessions stop counting against limits after this
 
 
+@dataclass(frozen=True)
+class IceSettings:
+    """Where WebRTC calls' ICE host candidates live (gateway.ice)."""
+
+    ports: tuple[int, int] | None = None  # general_settings.webrtc_udp_ports, inclusive
+    addresses: tuple[str, ...] = ()  # general_settings.webrtc_host_addresses; empty: every interface's
+    advertised: str | None = None  # general_settings.webrtc_advertised_address: the NAT's public side
+
+    @property
+    def default(self) -> bool:
+        return self.ports is None and not self.addresses and self.advertised is None
+
+
 LIMIT_FIELDS = {
     "max_frame_bytes": "max_frame_bytes",
     "idle_timeout_seconds": "idle_timeout_s",
@@ -77,6 +91,7 @@ class GatewayConfig:
     max_session_cost_usd: float | None = None  # a session costing more ends with an error event
     redis_url: str | None = None  # general_settings.redis_url; else LIVEGATE_REDIS_URL; else limits per instance
     respond_to_user_items: bool = False  # general_settings.respond_to_user_items (LiteLLM's behaviour)
+    ice: IceSettings = field(default_factory=IceSettings)
 
     def respond(self, deployment: Deployment) -> bool:
         """Whether user items get a response without response.create: the deployment's setting, else the gateway's."""
@@ -154,7 +169,38 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Gatew
     if not isinstance(respond, bool):
         raise ConfigError(f"{source}: general_settings.respond_to_user_items: expected true or false, got {respond!r}")
     config.respond_to_user_items = respond
+    config.ice = _ice(settings, source)
     return config
+
+
+def _ice(settings: dict[str, Any], source: str) -> IceSettings:
+    where = f"{source}: general_settings"
+    ports = settings.get("webrtc_udp_ports")
+    span = None
+    if ports is not None:
+        parts = ports.split("-") if isinstance(ports, str) else ports if isinstance(ports, list) else None
+        try:
+            low, high = (int(part) for part in parts) if parts is not None and len(parts) == 2 else (0, -1)
+        except (TypeError, ValueError):
+            low, high = 0, -1
+        if not 1024 <= low <= high <= 65535:
+            raise ConfigError(f"{where}.webrtc_udp_ports: expected a range like 40000-40199 within 1024-65535, got {ports!r}")
+        span = (low, high)
+    addresses = settings.get("webrtc_host_addresses", [])
+    if not isinstance(addresses, list) or not all(isinstance(a, str) and _is_address(a) for a in addresses):
+        raise ConfigError(f"{where}.webrtc_host_addresses: expected a list of IP addresses, got {addresses!r}")
+    advertised = settings.get("webrtc_advertised_address")
+    if advertised is not None and not (isinstance(advertised, str) and _is_address(advertised)):
+        raise ConfigError(f"{where}.webrtc_advertised_address: expected an IP address, got {advertised!r}")
+    return IceSettings(span, tuple(addresses), advertised)
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def redis_url(config: GatewayConfig | None, env: Mapping[str, str] | None = None) -> str | None:

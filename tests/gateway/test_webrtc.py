@@ -5,6 +5,7 @@ WebSocket (openai-realtime.md §8)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import fractions
 import json
 import time
@@ -16,13 +17,15 @@ import av
 import numpy as np
 import openai
 import pytest
+import yaml
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from livegate.config import embedded_config
+from livegate.config import IceSettings, embedded_config, load_config
 from livegate.emulator import voice
 from livegate.emulator.server import EmulatorServer
 from livegate.emulator.state import EmulatorConfig
+from livegate.errors import ConfigError
 from livegate.gateway.app import Gateway
 
 MASTER = "sk-livegate-master"
@@ -295,3 +298,58 @@ async def test_a_call_whose_peer_goes_away_is_ended_within_seconds(stack: tuple[
     took = await until_ended(gateway, call_id, 10)
     assert took < 8
     await peer.close()
+
+
+def candidates(sdp: str) -> list[tuple[str, int]]:
+    return [(line.split()[4], int(line.split()[5])) for line in sdp.splitlines() if line.startswith("a=candidate:")]
+
+
+async def test_ice_host_candidates_take_the_configured_addresses_and_ports(tmp_path: Any) -> None:
+    """For NAT and containers: only the configured UDP ports and addresses; the call works on them."""
+    async with EmulatorServer(EmulatorConfig()) as emulator:
+        config = dataclasses.replace(embedded_config(emulator.url), ice=IceSettings(ports=(47100, 47109), addresses=("127.0.0.1",)))
+        async with Gateway(config, port=0, master_key=MASTER) as gateway:
+            peer = Peer()
+            try:
+                async with client(gateway) as server:
+                    secret = await server.realtime.client_secrets.create(session={"type": "realtime", "model": "gpt-realtime"})
+                async with client(gateway, secret.value) as browser:
+                    raw = await browser.realtime.calls.with_raw_response.create(sdp=await peer.offer())
+                answer = raw.content.decode()
+                found = candidates(answer)
+                assert found and all(host == "127.0.0.1" and 47100 <= port <= 47109 for host, port in found)
+                await peer.answered(answer)
+                assert (await peer.until("session.created"))["session"]["type"] == "realtime"
+            finally:
+                await peer.close()
+            # An advertised address (a one-to-one NAT's public side) is what the answer shows.
+            gateway.config.ice = IceSettings(ports=(47110, 47119), addresses=("127.0.0.1",), advertised="203.0.113.9")
+            other = Peer()
+            async with client(gateway) as server:
+                raw = await server.realtime.calls.with_raw_response.create(sdp=await other.offer())
+            assert {host for host, _ in candidates(raw.content.decode())} == {"203.0.113.9"}
+            await other.close()
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"webrtc_udp_ports": "40000"}, "webrtc_udp_ports"),
+        ({"webrtc_udp_ports": "50000-40000"}, "webrtc_udp_ports"),
+        ({"webrtc_udp_ports": [80, 90]}, "webrtc_udp_ports"),
+        ({"webrtc_host_addresses": ["not-an-ip"]}, "webrtc_host_addresses"),
+        ({"webrtc_advertised_address": 7}, "webrtc_advertised_address"),
+    ],
+)
+def test_bad_ice_settings_stop_the_start_with_their_name(tmp_path: Any, settings: dict[str, Any], message: str) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"model_list": [{"model_name": "m", "litellm_params": {"model": "gemini/gemini-3.8-live", "api_key": "k"}}], "general_settings": settings}))
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+
+
+def test_ice_settings_are_read(tmp_path: Any) -> None:
+    path = tmp_path / "config.yaml"
+    general = {"webrtc_udp_ports": "40000-40199", "webrtc_host_addresses": ["10.0.0.5"], "webrtc_advertised_address": "203.0.113.9"}
+    path.write_text(yaml.safe_dump({"model_list": [{"model_name": "m", "litellm_params": {"model": "gemini/gemini-3.8-live", "api_key": "k"}}], "general_settings": general}))
+    assert load_config(path).ice == IceSettings((40000, 40199), ("10.0.0.5",), "203.0.113.9")

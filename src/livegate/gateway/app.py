@@ -31,6 +31,7 @@ from livegate.config import Deployment, GatewayConfig, database_url, redis_url
 from livegate.errors import ClientError, HandshakeError
 from livegate.gateway.calls import WebRtcCall
 from livegate.gateway.edge import EdgeRunner
+from livegate.gateway.ice import ICE
 from livegate.gateway.ledger import Ledger
 from livegate.gateway.metrics import Metrics
 from livegate.gateway.pump import CLOSE_WAIT_S, ClientListener, Pump, Settled
@@ -377,6 +378,7 @@ class Gateway:
             core, self._connector(deployment), write_timeout_s=limits.client_write_timeout_s, on_response=account,
             observe_latency=self.metrics.latency.observe, max_message_bytes=4 * limits.max_frame_bytes,
         )  # fmt: skip
+        ICE.set(self.config.ice)  # in this request's context only: the call's ICE agent is made below
         call = WebRtcCall(call_id, core, pump)
         try:
             answer = await call.answer(offer)
