@@ -24,6 +24,7 @@ from livegate.gateway.app import Gateway
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.select import Select  # noqa: E402
 
 MIC_RATE = 48000
 PNG_1X1 = bytes.fromhex(
@@ -117,6 +118,7 @@ async def test_the_playground_holds_a_spoken_and_a_typed_turn_answers_a_tool_and
     await asyncio.to_thread(shoot, browser, "start")
 
     def connect_with(tool: str) -> None:
+        Select(browser.find_element(By.ID, "transport")).select_by_value("websocket")
         box = browser.find_element(By.ID, "tool")
         box.clear()
         box.send_keys(tool)
@@ -205,6 +207,7 @@ async def test_push_to_talk_sends_what_is_said_while_the_button_is_held(browser:
     await until(browser, "document.getElementById('model').options.length > 0")
 
     def connect() -> None:
+        Select(browser.find_element(By.ID, "transport")).select_by_value("websocket")
         browser.find_element(By.CSS_SELECTOR, 'input[name="turns"][value="push_to_talk"]').click()
         browser.find_element(By.ID, "echo").click()
         browser.find_element(By.ID, "connect").click()
@@ -224,3 +227,57 @@ async def test_push_to_talk_sends_what_is_said_while_the_button_is_held(browser:
     await asyncio.sleep(0.5)
     assert (await asyncio.to_thread(page_state, browser))["stats"]["appended"] == sent  # released: the microphone is not sent
     assert emulator.session().setup.raw["realtimeInputConfig"]["automaticActivityDetection"]["disabled"] is True
+
+
+async def test_the_playground_on_webrtc_holds_a_spoken_and_a_typed_turn_stops_on_barge_in_and_answers_a_tool(
+    browser: Any, stack: tuple[EmulatorServer, Gateway]
+) -> None:
+    """The default transport: Chromium's own WebRTC, its Opus and its audio pipeline, to livegate's
+    /v1/realtime/calls (issue 16)."""
+    _, gateway = stack
+    await asyncio.to_thread(browser.get, f"{gateway.url}/playground/")
+    await until(browser, "document.getElementById('model').options.length > 0")
+    assert await asyncio.to_thread(lambda: browser.find_element(By.ID, "transport").get_attribute("value")) == "webrtc"
+
+    def connect() -> None:
+        browser.find_element(By.ID, "echo").click()  # the fake microphone is not a room
+        box = browser.find_element(By.ID, "tool")
+        box.clear()
+        box.send_keys(json.dumps(WEATHER_TOOL))
+        browser.find_element(By.ID, "connect").click()
+
+    await asyncio.to_thread(connect)
+    await until(browser, "document.getElementById('status').dataset.state === 'connected'")
+    assert gateway._calls, "the page did not open a WebRTC call"
+    await asyncio.to_thread(lambda: browser.find_element(By.ID, "mic").click())
+
+    # A spoken turn on the microphone track, its reply on the remote track; the words coming round
+    # again in the fake microphone's loop cut the reply, and the server says so.
+    await until(browser, "window.livegatePlayground.transcript().some(l => l.role === 'user' && l.text.includes('hello there'))", within=30)
+    await until(browser, "window.livegatePlayground.transcript().some(l => l.role === 'assistant' && l.text.includes('You said: hello there'))")
+    await until(browser, "window.livegatePlayground.stats.buffer.includes('started')")
+    await until(browser, "window.livegatePlayground.audioEnergy().then(e => window.__energy = e) && window.__energy > 0")
+    await until(browser, "window.livegatePlayground.stats.buffer.includes('cleared')", within=30)
+    state = await asyncio.to_thread(page_state, browser)
+    assert state["stats"]["appended"] == 0 and state["stats"]["transport"] == "webrtc"  # no audio in events
+    assert state["stats"]["bargeIns"] >= 1
+    await asyncio.to_thread(lambda: browser.find_element(By.ID, "mic").click())  # mute the microphone
+    await until(browser, "!window.livegatePlayground.stats.playing", within=15)
+
+    # A typed turn on the data channel that calls the tool, answered from the page.
+    def type_and_send(text: str) -> None:
+        box = browser.find_element(By.ID, "text")
+        box.send_keys(text)
+        browser.find_element(By.ID, "send").click()
+
+    await asyncio.to_thread(type_and_send, "get_weather city=Paris")
+    await until(browser, "window.livegatePlayground.stats.toolCalls.length > 0")
+    call = (await asyncio.to_thread(page_state, browser))["stats"]["toolCalls"][0]
+    assert call["name"] == "get_weather" and json.loads(call["arguments"]) == {"city": "Paris"}
+    await asyncio.to_thread(lambda: browser.find_element(By.CSS_SELECTOR, "#calls button.answer").click())
+    await until(browser, "window.livegatePlayground.transcript().some(l => l.role === 'assistant' && l.text.includes('get_weather returned'))")
+    assert (await asyncio.to_thread(page_state, browser))["stats"]["errors"] == []
+    await asyncio.to_thread(lambda: browser.find_element(By.ID, "disconnect").click())
+    async with asyncio.timeout(10):
+        while gateway._calls:  # noqa: ASYNC110 (the gateway's state, which has no event)
+            await asyncio.sleep(0.1)

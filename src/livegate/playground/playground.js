@@ -1,6 +1,7 @@
 // The livegate playground: an OpenAI Realtime client in the browser, talking to livegate with an
-// ephemeral key (openai-realtime.md §7) in the browser subprotocol (§1.5). Nothing is fetched from
-// anywhere but the gateway that served this page.
+// ephemeral key (openai-realtime.md §7), over WebRTC (§8: the SDP offer posted to /v1/realtime/calls,
+// audio on media tracks, events on the "oai-events" data channel) or over a WebSocket with the key in
+// the browser subprotocol (§1.5). Nothing is fetched from anywhere but the gateway that served this page.
 
 const $ = (id) => document.getElementById(id);
 const RATE = 24000; // pcm16 (openai-realtime.md §9)
@@ -8,6 +9,9 @@ const LOG_LIMIT = 400;
 
 const state = {
   ws: null,
+  pc: null, // WebRTC: the peer connection, its channel and its microphone track
+  channel: null,
+  track: null,
   audio: null,
   mic: null,
   micNode: null,
@@ -23,7 +27,7 @@ const state = {
 };
 
 // What a test (or a curious person in the console) can read.
-const stats = { scheduledSamples: 0, playedSamples: 0, bargeIns: 0, playing: false, appended: 0, responses: 0, toolCalls: [], errors: [] };
+const stats = { transport: "", scheduledSamples: 0, playedSamples: 0, bargeIns: 0, playing: false, appended: 0, responses: 0, toolCalls: [], errors: [], buffer: [] };
 window.livegatePlayground = { stats, transcript: () => [...$("transcript").children].map((li) => ({ role: li.dataset.role, text: li.querySelector(".text").textContent })) };
 
 // ---- setup -------------------------------------------------------------------------------
@@ -114,6 +118,11 @@ async function connect(event) {
   }
   $("key").value = ""; // the real key stays in the page no longer than this request
   state.model = session.model;
+  stats.transport = $("transport").value;
+  if (stats.transport === "webrtc") {
+    await connectRtc(body.value, session.model);
+    return;
+  }
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const url = `${scheme}//${location.host}/v1/realtime?model=${encodeURIComponent(session.model)}`;
   const ws = new WebSocket(url, ["realtime", `openai-insecure-api-key.${body.value}`]);
@@ -128,6 +137,68 @@ async function connect(event) {
     if (state.ws === ws) disconnected(close);
   };
 }
+
+async function connectRtc(secret, model) {
+  setStatus("Calling…", "busy");
+  const pc = new RTCPeerConnection();
+  state.pc = pc;
+  try {
+    const mic = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: $("echo").checked, noiseSuppression: true, autoGainControl: true } });
+    state.mic = mic;
+    state.track = mic.getAudioTracks()[0];
+    state.track.enabled = false; // silent until "Start microphone"
+    pc.addTrack(state.track, mic);
+  } catch (error) {
+    pc.close();
+    state.pc = null;
+    setStatus("Not connected", "error");
+    showError(`A call needs the microphone: ${error.message}`);
+    return;
+  }
+  pc.ontrack = (event) => {
+    $("remote").srcObject = event.streams[0] || new MediaStream([event.track]);
+  };
+  const channel = pc.createDataChannel("oai-events");
+  state.channel = channel;
+  channel.onmessage = (message) => receive(JSON.parse(message.data));
+  channel.onopen = () => {
+    setStatus(`Connected to ${model} (WebRTC)`, "connected");
+    setConnected(true);
+  };
+  channel.onclose = () => {
+    if (state.channel === channel) disconnected({ code: 1000, reason: "" });
+  };
+  pc.onconnectionstatechange = () => {
+    if (["failed", "closed"].includes(pc.connectionState) && state.pc === pc) disconnected({ code: 1006, reason: "the call was lost" });
+  };
+  await pc.setLocalDescription(await pc.createOffer());
+  let response;
+  try {
+    response = await fetch("/v1/realtime/calls", { method: "POST", headers: { "Content-Type": "application/sdp", Authorization: `Bearer ${secret}` }, body: pc.localDescription.sdp });
+  } catch (error) {
+    disconnected({ code: 1006, reason: error.message });
+    return;
+  }
+  if (response.status !== 201) {
+    const body = await response.json().catch(() => null);
+    disconnected({ code: 1006, reason: "" });
+    showError(explainHttp(response.status, body));
+    return;
+  }
+  state.callId = (response.headers.get("Location") || "").split("/").pop();
+  await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
+}
+
+async function audioEnergy() {
+  // What the browser received on the call's track (RTCInboundRtpStreamStats.totalAudioEnergy).
+  if (!state.pc) return 0;
+  let energy = 0;
+  (await state.pc.getStats()).forEach((report) => {
+    if (report.type === "inbound-rtp" && report.kind === "audio") energy += report.totalAudioEnergy || 0;
+  });
+  return energy;
+}
+window.livegatePlayground.audioEnergy = audioEnergy;
 
 function explainHttp(status, body) {
   const message = body && body.error && body.error.message ? body.error.message : "";
@@ -147,6 +218,13 @@ function disconnected(close) {
   stopPlayback(false);
   setConnected(false);
   state.ws = null;
+  if (state.pc) {
+    const pc = state.pc;
+    state.pc = state.channel = state.track = null;
+    pc.close();
+    if (state.mic) for (const track of state.mic.getTracks()) track.stop();
+    state.mic = null;
+  }
   const why = close.reason ? `: ${close.reason}` : "";
   if (close.code === 1000 || close.code === 1005) setStatus("Disconnected", "idle");
   else setStatus(`Disconnected (${close.code})${why}`, "error");
@@ -163,8 +241,9 @@ function setConnected(connected) {
 // ---- events ------------------------------------------------------------------------------
 
 function send(event) {
-  if (!state.ws || state.ws.readyState !== WebSocket.OPEN) return;
-  state.ws.send(JSON.stringify(event));
+  const socket = state.channel || state.ws;
+  if (!socket || socket.readyState !== (state.channel ? "open" : WebSocket.OPEN)) return;
+  socket.send(JSON.stringify(event));
   if (event.type !== "input_audio_buffer.append") log("client", event);
 }
 
@@ -194,7 +273,19 @@ function receive(event) {
       play(event.delta, event.item_id);
       break;
     case "input_audio_buffer.speech_started":
-      stopPlayback(true); // the user barges in: the reply stops at once
+      if (!state.pc) stopPlayback(true); // the user barges in: the reply stops at once (on WebRTC, the server stops it)
+      break;
+    case "output_audio_buffer.started":
+    case "output_audio_buffer.stopped":
+    case "output_audio_buffer.cleared":
+      // WebRTC: the server says when its track plays (openai-realtime.md §5.4).
+      stats.buffer.push(event.type.split(".").pop());
+      setPlaying(event.type === "output_audio_buffer.started");
+      if (event.type === "output_audio_buffer.cleared") {
+        stats.bargeIns += 1;
+        const entry = [...state.lines.values()].filter((e) => e.role === "assistant").pop();
+        if (entry) entry.li.classList.add("interrupted");
+      }
       break;
     case "response.function_call_arguments.done":
       showCall(event);
@@ -301,6 +392,13 @@ function setPlaying(playing) {
 // ---- microphone ----------------------------------------------------------------------------
 
 async function toggleMic() {
+  if (state.track) {
+    // WebRTC: the microphone track is the call's; it is muted, not removed.
+    state.track.enabled = !state.track.enabled;
+    $("mic").setAttribute("aria-pressed", String(state.track.enabled));
+    $("mic").textContent = state.track.enabled ? "Stop microphone" : "Start microphone";
+    return;
+  }
   if (state.mic) {
     stopMic();
     return;
@@ -512,7 +610,10 @@ function filterLog() {
 // ---- wiring --------------------------------------------------------------------------------
 
 $("connect-form").addEventListener("submit", connect);
-$("disconnect").addEventListener("click", () => state.ws && state.ws.close(1000, "closed by the user"));
+$("disconnect").addEventListener("click", () => {
+  if (state.pc) disconnected({ code: 1000, reason: "" });
+  else if (state.ws) state.ws.close(1000, "closed by the user");
+});
 $("key").addEventListener("change", loadModels);
 $("mic").addEventListener("click", toggleMic);
 $("ptt").addEventListener("pointerdown", pressTalk);
