@@ -353,3 +353,65 @@ def test_ice_settings_are_read(tmp_path: Any) -> None:
     general = {"webrtc_udp_ports": "40000-40199", "webrtc_host_addresses": ["10.0.0.5"], "webrtc_advertised_address": "203.0.113.9"}
     path.write_text(yaml.safe_dump({"model_list": [{"model_name": "m", "litellm_params": {"model": "gemini/gemini-3.8-live", "api_key": "k"}}], "general_settings": general}))
     assert load_config(path).ice == IceSettings((40000, 40199), ("10.0.0.5",), "203.0.113.9")
+
+
+async def test_bad_offers_and_keys_are_refused_before_any_call_in_openais_shape(stack: tuple[EmulatorServer, Gateway]) -> None:
+    _, gateway = stack
+    peer = Peer()
+    offer = await peer.offer()
+    url = f"{gateway.url}/v1/realtime/calls"
+    sdp = {"Content-Type": "application/sdp"}
+    async with aiohttp.ClientSession() as http:
+        cases = [
+            ({**sdp, "Authorization": "Bearer sk-wrong"}, offer, 401, "invalid_api_key"),
+            ({**sdp, "Authorization": "Bearer ek_forged"}, offer, 401, "invalid_api_key"),
+            ({**sdp, "Authorization": f"Bearer {MASTER}"}, "hello", 400, "missing_required_parameter"),
+            ({**sdp, "Authorization": f"Bearer {MASTER}"}, "v=0\r\nnonsense\r\n", 400, "invalid_offer"),
+            ({"Content-Type": "application/json", "Authorization": f"Bearer {MASTER}"}, "{}", 400, "invalid_request_error"),
+        ]
+        for headers, body, status, code in cases:
+            async with http.post(url, data=body, headers=headers) as response:
+                assert response.status == status, (headers, body[:20])
+                assert (await response.json())["error"]["code"] == code
+        form = aiohttp.FormData()
+        form.add_field("sdp", offer, content_type="application/sdp")
+        form.add_field("session", json.dumps({"type": "realtime", "model": "gpt-realtime", "voice_of_doom": 1}), content_type="application/json")
+        async with http.post(url, data=form, headers={"Authorization": f"Bearer {MASTER}"}) as response:
+            assert response.status == 400
+            assert "voice_of_doom" in (await response.json())["error"]["message"]
+    assert not gateway._calls and not gateway._pumps
+    await peer.close()
+
+
+async def test_the_unified_interface_applies_its_session_and_beta_calls_speak_beta(stack: tuple[EmulatorServer, Gateway]) -> None:
+    """A server posting multipart (sdp + session) with a real key, as ``client.realtime.calls.create``
+    does; and the beta flow, raw SDP posted to /v1/realtime?model=."""
+    _, gateway = stack
+    peer = Peer()
+    try:
+        async with client(gateway) as server:
+            raw = await server.realtime.calls.with_raw_response.create(
+                sdp=await peer.offer(), session={"type": "realtime", "model": "gpt-realtime", "instructions": "Be brief.", "audio": {"output": {"voice": "marin"}}}
+            )
+        assert raw.status_code == 201
+        await peer.answered(raw.content.decode())
+        created = await peer.until("session.created")
+        assert created["session"]["instructions"] == "Be brief." and created["session"]["audio"]["output"]["voice"] == "marin"
+    finally:
+        await peer.close()
+    beta = Peer()
+    try:
+        async with aiohttp.ClientSession() as http:
+            headers = {"Content-Type": "application/sdp", "Authorization": f"Bearer {MASTER}"}
+            async with http.post(f"{gateway.url}/v1/realtime?model=gpt-realtime", data=await beta.offer(), headers=headers) as response:
+                assert response.status == 201
+                await beta.answered(await response.text())
+        created = await beta.until("session.created")
+        assert created["session"]["object"] == "realtime.session" and "modalities" in created["session"]
+        beta.send({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}})
+        beta.send({"type": "response.create"})
+        await beta.until("response.done")
+        await beta.until("output_audio_buffer.stopped")
+        assert "response.audio_transcript.delta" in beta.kinds() and "response.audio.delta" not in beta.kinds()
+    finally:
+        await beta.close()
