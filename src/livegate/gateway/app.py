@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 import orjson
 from aiohttp import web
-from picows import WSFrame, WSListener, WSMsgType, WSTransport
+from picows import WSTransport
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from livegate.accounting import Price
@@ -34,7 +34,7 @@ from livegate.gateway.edge import EdgeRunner
 from livegate.gateway.ice import ICE
 from livegate.gateway.ledger import Ledger
 from livegate.gateway.metrics import Metrics
-from livegate.gateway.pump import CLOSE_WAIT_S, ClientListener, Pump, Settled
+from livegate.gateway.pump import CLOSE_WAIT_S, ClientListener, Messages, Pump, Settled
 from livegate.gateway.sockets import hand_over
 from livegate.gateway.upstream import UpstreamConnector
 from livegate.gemini.front import NativeSession, model_id
@@ -778,31 +778,17 @@ class Gateway:
         return web.Response(body=generate_latest(self.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-class SidebandListener(WSListener):
-    """A sideband socket's frames into its call's pump; its leaving does not end the call."""
+class SidebandListener(Messages):
+    """A sideband socket's messages into its call's pump; its leaving does not end the call."""
 
     def __init__(self, call: WebRtcCall) -> None:
         self.call = call
-        self._partial: bytearray | None = None
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self.call.join(transport)
 
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        kind = frame.msg_type
-        if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
-            if frame.fin:
-                self.call.pump.client_message(frame.get_payload_as_bytes())
-            else:
-                self._partial = bytearray(frame.get_payload_as_memoryview())
-        elif kind is WSMsgType.CONTINUATION and self._partial is not None:
-            self._partial += frame.get_payload_as_memoryview()
-            if frame.fin:
-                data, self._partial = bytes(self._partial), None
-                self.call.pump.client_message(data)
-        elif kind is WSMsgType.CLOSE:
-            transport.send_close(frame.get_close_code())
-            transport.disconnect()
+    def message(self, data: bytes) -> None:
+        self.call.pump.client_message(data)
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         self.call.leave(transport)

@@ -27,7 +27,7 @@ from livegate.gateway.metrics import Traffic
 from livegate.gateway.upstream import HANDSHAKE_TIMEOUT_S, UpstreamConnector
 from livegate.realtime.translator import CloseClient, CloseUpstream, SendUpstream, StartUpstream
 
-__all__ = ["Core", "Pump", "Settled"]
+__all__ = ["Core", "Messages", "Pump", "Settled"]
 
 log = logging.getLogger("livegate.session")
 
@@ -396,32 +396,50 @@ class ClientListener(WSListener):
         self.pump.client_resumed()
 
 
-class UpstreamListener(WSListener):
-    """picows's callbacks for one Gemini connection; its generation tells a left connection's frames apart."""
+class Messages(WSListener):
+    """picows's frames as whole messages (RFC 6455 §5.4): ``message`` for each, ``close_frame`` for the
+    peer's close, answered with the close handshake (§5.5.1)."""
 
-    def __init__(self, pump: Pump, generation: int) -> None:
-        self.pump = pump
-        self.generation = generation
-        self._partial: bytearray | None = None
-        self._close: tuple[int, str] | None = None
+    _partial: bytearray | None = None
+
+    def message(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def close_frame(self, frame: WSFrame) -> None:
+        pass
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         kind = frame.msg_type
         if kind is WSMsgType.BINARY or kind is TEXT:  # Gemini sends its JSON in binary frames
             if frame.fin:
-                self.pump.upstream_frame(self.generation, frame.get_payload_as_bytes())
+                self.message(frame.get_payload_as_bytes())
             else:
                 self._partial = bytearray(frame.get_payload_as_memoryview())
         elif kind is WSMsgType.CONTINUATION and self._partial is not None:
             self._partial += frame.get_payload_as_memoryview()
             if frame.fin:
                 data, self._partial = bytes(self._partial), None
-                self.pump.upstream_frame(self.generation, data)
+                self.message(data)
         elif kind is WSMsgType.CLOSE:
-            code = int(cast(int, frame.get_close_code()))  # any code, 4000s included: picows's enum is a C int
-            self._close = (code or 1005, frame.get_close_reason() or "")
+            self.close_frame(frame)
             transport.send_close(frame.get_close_code())
             transport.disconnect()
+
+
+class UpstreamListener(Messages):
+    """picows's callbacks for one Gemini connection; its generation tells a left connection's frames apart."""
+
+    def __init__(self, pump: Pump, generation: int) -> None:
+        self.pump = pump
+        self.generation = generation
+        self._close: tuple[int, str] | None = None
+
+    def message(self, data: bytes) -> None:
+        self.pump.upstream_frame(self.generation, data)
+
+    def close_frame(self, frame: WSFrame) -> None:
+        code = int(cast(int, frame.get_close_code()))  # any code, 4000s included: picows's enum is a C int
+        self._close = (code or 1005, frame.get_close_reason() or "")
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         code, reason = self._close or (1006, "")
