@@ -17,6 +17,7 @@ import av
 import numpy as np
 import openai
 import pytest
+import websockets
 import yaml
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
@@ -27,6 +28,7 @@ from livegate.emulator.server import EmulatorServer
 from livegate.emulator.state import EmulatorConfig
 from livegate.errors import ConfigError
 from livegate.gateway.app import Gateway
+from livegate.keys import create_key_record, new_key
 
 MASTER = "sk-livegate-master"
 RATE = 24000
@@ -415,3 +417,31 @@ async def test_the_unified_interface_applies_its_session_and_beta_calls_speak_be
         assert "response.audio_transcript.delta" in beta.kinds() and "response.audio.delta" not in beta.kinds()
     finally:
         await beta.close()
+
+
+async def test_a_call_holds_a_session_of_its_key_and_gives_it_back_when_it_ends(stack: tuple[EmulatorServer, Gateway]) -> None:
+    _, gateway = stack
+    assert gateway.accounts is not None
+    key = new_key()
+    await gateway.accounts.store.add_key(create_key_record(key, "one-line", max_sessions=1))
+    peer = Peer()
+    try:
+        async with client(gateway, key) as team:
+            raw = await team.realtime.calls.with_raw_response.create(sdp=await peer.offer())
+            call_id = raw.headers["location"].rsplit("/", 1)[1]
+            await peer.answered(raw.content.decode())
+            await peer.until("session.created")
+            with pytest.raises(websockets.exceptions.InvalidStatus) as refused:  # its one session is the call
+                async with team.realtime.connect(model="gpt-realtime") as second:
+                    await second.recv()
+            assert refused.value.response.status_code == 429
+            second_peer = Peer()
+            with pytest.raises(openai.RateLimitError):  # and so does a second call
+                await team.realtime.calls.create(sdp=await second_peer.offer())
+            await second_peer.close()
+            await team.realtime.calls.hangup(call_id)
+            await until_ended(gateway, call_id, 3)
+            async with team.realtime.connect(model="gpt-realtime") as again:
+                assert (await again.recv()).type == "session.created"
+    finally:
+        await peer.close()
