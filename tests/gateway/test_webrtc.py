@@ -147,10 +147,10 @@ def client(gateway: Gateway, key: str = MASTER) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(api_key=key, base_url=f"{gateway.url}/v1", websocket_base_url=gateway.ws_url)
 
 
-async def open_call(gateway: Gateway, peer: Peer, **create: Any) -> str:
+async def open_call(gateway: Gateway, peer: Peer, model: str = "gpt-realtime", **create: Any) -> str:
     """The Agents SDK's and the samples' flow: an ephemeral key, then the offer; the call id from Location."""
     async with client(gateway) as server:
-        secret = await server.realtime.client_secrets.create(session={"type": "realtime", "model": "gpt-realtime"})
+        secret = await server.realtime.client_secrets.create(session={"type": "realtime", "model": model})
     async with client(gateway, secret.value) as browser:
         raw = await browser.realtime.calls.with_raw_response.create(sdp=await peer.offer(), **create)
     assert raw.status_code == 201
@@ -161,11 +161,16 @@ async def open_call(gateway: Gateway, peer: Peer, **create: Any) -> str:
     return location.rsplit("/", 1)[1]
 
 
-async def test_a_call_gets_session_created_and_a_typed_turn_comes_back_as_audio_on_the_track(stack: tuple[EmulatorServer, Gateway]) -> None:
+# The default model first, then every family the embedded emulator (AI Studio) serves.
+FAMILIES = ["gpt-realtime", "gemini-3.8-live-extended-thinking", "gemini-3.1-flash-live-preview", "gemini-2.5-flash-native-audio-preview-12-2025"]
+
+
+@pytest.mark.parametrize("model", FAMILIES)
+async def test_a_call_gets_session_created_and_a_typed_turn_comes_back_as_audio_on_the_track(stack: tuple[EmulatorServer, Gateway], model: str) -> None:
     _, gateway = stack
     peer = Peer()
     try:
-        await open_call(gateway, peer)
+        await open_call(gateway, peer, model)
         created = await peer.until("session.created")
         assert peer.events[0] is created and created["session"]["type"] == "realtime"
         peer.send({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello there"}]}})
@@ -296,6 +301,7 @@ async def test_a_call_whose_peer_goes_away_is_ended_within_seconds(stack: tuple[
     peer = Peer()
     call_id = await open_call(gateway, peer)
     await peer.until("session.created")
+    await asyncio.sleep(1)  # the microphone has been heard: the call is up
     peer.microphone.stop()  # the network goes: nothing more arrives, and nothing says goodbye
     took = await until_ended(gateway, call_id, 10)
     assert took < 8

@@ -36,6 +36,7 @@ OUTPUT_RATE = 24000
 FRAME_SAMPLES = OUTPUT_RATE * FRAME_MS // 1000
 SILENCE = bytes(FRAME_BYTES)
 PEER_SILENT_S = 5.0  # a call whose microphone track has sent nothing for this long is over
+CONNECT_S = 15.0  # how long ICE and DTLS may take before the first microphone frame (TURN included)
 HANG_UP_WAIT_S = 0.2  # after a final error event, the moment the channel has to carry it
 
 
@@ -138,7 +139,7 @@ class WebRtcCall:
         if not any(t.kind == "audio" for t in pc.getTransceivers()):
             raise ValueError("the offer has no audio")
         await pc.setLocalDescription(await pc.createAnswer())
-        self._heard = time.monotonic()
+        self._heard = time.monotonic() + CONNECT_S - self.peer_silent_s
         self._spawn(self._watch())
         self.pump.client_connected(self.client)  # type: ignore[arg-type]  # a socket as the pump uses one
         return str(pc.localDescription.sdp)
