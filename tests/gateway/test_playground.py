@@ -103,6 +103,22 @@ async def until(driver: Any, script: str, within: float = 20) -> Any:
             await asyncio.sleep(0.1)
 
 
+def type_and_send(driver: Any, text: str) -> None:
+    box = driver.find_element(By.ID, "text")
+    box.send_keys(text)
+    driver.find_element(By.ID, "send").click()
+
+
+async def typed_tool_call(driver: Any) -> None:
+    """A typed turn that calls the tool, answered from the page, and the answer's words."""
+    await asyncio.to_thread(type_and_send, driver, "get_weather city=Paris")
+    await until(driver, "window.livegatePlayground.stats.toolCalls.length > 0")
+    call = (await asyncio.to_thread(page_state, driver))["stats"]["toolCalls"][0]
+    assert call["name"] == "get_weather" and json.loads(call["arguments"]) == {"city": "Paris"}
+    await asyncio.to_thread(lambda: driver.find_element(By.CSS_SELECTOR, "#calls button.answer").click())
+    await until(driver, "window.livegatePlayground.transcript().some(l => l.role === 'assistant' && l.text.includes('get_weather returned'))")
+
+
 def page_state(driver: Any) -> dict[str, Any]:
     return dict(driver.execute_script("return {stats: window.livegatePlayground.stats, transcript: window.livegatePlayground.transcript()}"))
 
@@ -150,17 +166,7 @@ async def test_the_playground_holds_a_spoken_and_a_typed_turn_answers_a_tool_and
     await until(browser, "!window.livegatePlayground.stats.playing", within=10)
 
     # A typed turn that calls the tool, answered from the page.
-    def type_and_send(text: str) -> None:
-        box = browser.find_element(By.ID, "text")
-        box.send_keys(text)
-        browser.find_element(By.ID, "send").click()
-
-    await asyncio.to_thread(type_and_send, "get_weather city=Paris")
-    await until(browser, "window.livegatePlayground.stats.toolCalls.length > 0")
-    call = (await asyncio.to_thread(page_state, browser))["stats"]["toolCalls"][0]
-    assert call["name"] == "get_weather" and json.loads(call["arguments"]) == {"city": "Paris"}
-    await asyncio.to_thread(lambda: browser.find_element(By.CSS_SELECTOR, "#calls button.answer").click())
-    await until(browser, "window.livegatePlayground.transcript().some(l => l.role === 'assistant' && l.text.includes('get_weather returned'))")
+    await typed_tool_call(browser)
     state = await asyncio.to_thread(page_state, browser)
     assert any(line["role"] == "user" and "get_weather city=Paris" in line["text"] for line in state["transcript"])
     rows = await asyncio.to_thread(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#usage tbody tr")))
@@ -172,7 +178,7 @@ async def test_the_playground_holds_a_spoken_and_a_typed_turn_answers_a_tool_and
     await asyncio.to_thread(lambda: browser.find_element(By.ID, "image").send_keys(str(png)))
     await asyncio.to_thread(lambda: browser.find_element(By.ID, "camera").click())
     await until(browser, "window.livegatePlayground.transcript().filter(l => l.text === '[image]').length === 2")
-    await asyncio.to_thread(type_and_send, "what do you see")
+    await asyncio.to_thread(type_and_send, browser, "what do you see")
     await until(browser, "window.livegatePlayground.transcript().some(l => l.role === 'assistant' && l.text.includes('what do you see'))")
     session = emulator.session()
     assert sum(h.images + h.video_frames for h in session.history) + session.counters.video_frames >= 2
@@ -265,17 +271,7 @@ async def test_the_playground_on_webrtc_holds_a_spoken_and_a_typed_turn_stops_on
     await until(browser, "!window.livegatePlayground.stats.playing", within=15)
 
     # A typed turn on the data channel that calls the tool, answered from the page.
-    def type_and_send(text: str) -> None:
-        box = browser.find_element(By.ID, "text")
-        box.send_keys(text)
-        browser.find_element(By.ID, "send").click()
-
-    await asyncio.to_thread(type_and_send, "get_weather city=Paris")
-    await until(browser, "window.livegatePlayground.stats.toolCalls.length > 0")
-    call = (await asyncio.to_thread(page_state, browser))["stats"]["toolCalls"][0]
-    assert call["name"] == "get_weather" and json.loads(call["arguments"]) == {"city": "Paris"}
-    await asyncio.to_thread(lambda: browser.find_element(By.CSS_SELECTOR, "#calls button.answer").click())
-    await until(browser, "window.livegatePlayground.transcript().some(l => l.role === 'assistant' && l.text.includes('get_weather returned'))")
+    await typed_tool_call(browser)
     assert (await asyncio.to_thread(page_state, browser))["stats"]["errors"] == []
     await asyncio.to_thread(lambda: browser.find_element(By.ID, "disconnect").click())
     async with asyncio.timeout(10):

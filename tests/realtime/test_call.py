@@ -96,6 +96,16 @@ def speak_to(player: Player, seconds: float = 0.6) -> None:
     assert any(frame is not None for frame in player.frames)
 
 
+def playing_a_long_reply(session: dict[str, Any] | None = None) -> tuple[Bridge, Player]:
+    """A call whose reply has played for a while, Gemini still making it."""
+    bridge = call_bridge(session=session, turn_complete_after_playback=True)
+    bridge.send({"type": "conversation.item.create", "item": USER_TEXT})
+    bridge.send({"type": "response.create"})
+    player = Player(bridge)
+    speak_to(player)
+    return bridge, player
+
+
 def cut_checks(player: Player, events: list[dict[str, Any]], reason: str) -> dict[str, Any]:
     """The cut response's done, then cleared, then the item truncated where it stopped playing."""
     kinds = types(events)
@@ -112,11 +122,7 @@ def cut_checks(player: Player, events: list[dict[str, Any]], reason: str) -> dic
 
 
 def test_a_barge_in_cuts_playout_at_once_and_the_server_truncates_where_it_stopped() -> None:
-    bridge = call_bridge(turn_complete_after_playback=True)
-    bridge.send({"type": "conversation.item.create", "item": USER_TEXT})
-    bridge.send({"type": "response.create"})
-    player = Player(bridge)
-    speak_to(player)
+    bridge, player = playing_a_long_reply()
     events = player.run(4, mic=voice.speak("stop", 24000) + bytes(48000))
     kinds = types(events)
     assert kinds.index("input_audio_buffer.speech_started") < kinds.index("response.done")
@@ -131,15 +137,11 @@ def test_a_barge_in_cuts_playout_at_once_and_the_server_truncates_where_it_stopp
     started = [e["response_id"] for e in events if e["type"] == "output_audio_buffer.started"]
     assert started == [answer["id"]]
     item = next(e for e in bridge.send({"type": "conversation.item.retrieve", "item_id": cut["item_id"]}) if e["type"] == "conversation.item.retrieved")
-    assert item["item"]["content"][0]["transcript"] != "" or cut["audio_end_ms"] < 100
+    assert item["item"]["content"][0]["transcript"] != ""  # cut where it stopped, not emptied
 
 
 def test_the_clients_clear_cancels_the_reply_then_clears_and_truncates() -> None:
-    bridge = call_bridge(turn_complete_after_playback=True)
-    bridge.send({"type": "conversation.item.create", "item": USER_TEXT})
-    bridge.send({"type": "response.create"})
-    player = Player(bridge)
-    speak_to(player)
+    bridge, player = playing_a_long_reply()
     played_ms = 20 * sum(frame is not None for frame in player.frames)
     events = bridge.send({"type": "output_audio_buffer.clear", "event_id": "evt_clear"})
     cut = cut_checks(player, events, "client_cancelled")
@@ -150,11 +152,7 @@ def test_the_clients_clear_cancels_the_reply_then_clears_and_truncates() -> None
 
 
 def test_response_cancel_cuts_playout_too() -> None:
-    bridge = call_bridge(turn_complete_after_playback=True)
-    bridge.send({"type": "conversation.item.create", "item": USER_TEXT})
-    bridge.send({"type": "response.create"})
-    player = Player(bridge)
-    speak_to(player)
+    bridge, player = playing_a_long_reply()
     cut_checks(player, bridge.send({"type": "response.cancel"}), "client_cancelled")
     player.run(0.5)
     assert all(frame is None for frame in player.frames[-25:])
@@ -180,11 +178,7 @@ def test_a_reply_that_has_all_played_is_not_cut_or_truncated_by_later_speech() -
 
 def test_interrupt_response_false_lets_the_reply_play_on() -> None:
     session = {"type": "realtime", "audio": {"input": {"turn_detection": {"type": "server_vad", "interrupt_response": False}}}}
-    bridge = call_bridge(session=session, turn_complete_after_playback=True)
-    bridge.send({"type": "conversation.item.create", "item": USER_TEXT})
-    bridge.send({"type": "response.create"})
-    player = Player(bridge)
-    speak_to(player)
+    _, player = playing_a_long_reply(session)
     events = player.run(3, mic=voice.speak("hey", 24000) + bytes(24000))
     kinds = types(events)
     assert "input_audio_buffer.speech_started" in kinds
